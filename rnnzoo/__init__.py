@@ -1,0 +1,74 @@
+"""rnnzoo: a plugin-based zoo of recurrent sequence models with a verified ONNX path.
+
+Public API (everything else is private)::
+
+    rnnzoo.list_models("lstm_*")            # timm-style wildcards
+    model = rnnzoo.create_model("gru_classifier", input_size=12, output_size=9)
+    result = rnnzoo.train("lstm_classifier", "sines", epochs=5)
+    folder = rnnzoo.export(result.checkpoint, "exports/lstm_classifier")
+    report = rnnzoo.check_parity(folder)
+
+Imports are lazy so ``import rnnzoo`` (and the CLI) start fast without torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rnnzoo.errors import (
+    CheckpointError,
+    DataError,
+    DuplicateNameError,
+    ExportError,
+    InvalidHyperparameterError,
+    MissingDependencyError,
+    ParityError,
+    PluginError,
+    RnnzooError,
+    UnknownDatasetError,
+    UnknownModelError,
+)
+from rnnzoo.hookspecs import hookimpl, hookspec
+from rnnzoo.plugins import list_plugins
+from rnnzoo.registry import (
+    DatasetSpec,
+    ModelSpec,
+    Tolerance,
+    create_model,
+    get_dataset_spec,
+    get_spec,
+    list_datasets,
+    list_models,
+    load_dataset,
+)
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "SequenceDataset": "rnnzoo.data.dataset",
+    "load_file": "rnnzoo.data.loaders",
+    "train": "rnnzoo.train",
+    "TrainConfig": "rnnzoo.train",
+    "TrainResult": "rnnzoo.train",
+    "load_checkpoint": "rnnzoo.checkpoint",
+    "save_checkpoint": "rnnzoo.checkpoint",
+    "export": "rnnzoo.export",
+    "check_parity": "rnnzoo.parity",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'rnnzoo' has no attribute {name!r}")
+
+
+__all__ = [
+    "CheckpointError", "DataError", "DatasetSpec", "DuplicateNameError", "ExportError",
+    "InvalidHyperparameterError", "MissingDependencyError", "ModelSpec", "ParityError",
+    "PluginError", "RnnzooError", "Tolerance", "UnknownDatasetError", "UnknownModelError",
+    "__version__", "create_model", "get_dataset_spec", "get_spec", "hookimpl", "hookspec",
+    "list_datasets", "list_models", "list_plugins", "load_dataset", *_LAZY,
+]

@@ -1,0 +1,1 @@
+"""Sequence data: the container, built-in datasets, file loaders and splitting."""

@@ -1,0 +1,210 @@
+"""The built-in recurrent network: exact on ragged batches and exportable to fused ONNX ops.
+
+Why no ``pack_padded_sequence``: packing exports only through the TorchScript
+exporter and only via the ONNX op's ``sequence_lens``, which
+``onnx.reference`` ignores. Instead every layer runs unidirectional
+``nn.RNN/LSTM/GRU`` modules over the padded batch:
+
+* the forward direction is exact as is: step ``t`` never sees steps after it;
+* the backward direction runs over each sample *reversed within its own
+  length* (a per-sample gather), so padding comes after the valid steps in
+  both directions and never reaches a valid output.
+
+Each direction of each layer becomes one fused ONNX ``RNN``/``LSTM``/``GRU``
+node, exact in onnxruntime and the reference evaluator alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from rnnzoo.errors import DataError, InvalidHyperparameterError
+
+CELLS: dict[str, Callable[..., nn.Module]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def _exporting() -> bool:
+    return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
+
+
+def full_lengths(x: torch.Tensor) -> torch.Tensor:
+    """Lengths for a batch whose every step is valid (traceable: follows x's shape)."""
+    return torch.ones_like(x[:, :, 0], dtype=torch.long).sum(dim=1)
+
+
+def reverse_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """Index [B, T] that reverses each row within its length; padding stays in place."""
+    t = torch.arange(steps, device=lengths.device).unsqueeze(0)
+    last = (lengths - 1).unsqueeze(1)
+    return torch.where(t <= last, last - t, t)
+
+
+def gather_steps(seq: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """seq[b, index[b, t], :] for every b, t."""
+    return torch.gather(seq, 1, index.unsqueeze(-1).expand(-1, -1, seq.shape[-1]))
+
+
+def last_valid(seq: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """seq[b, lengths[b] - 1, :]: the output at each sample's last valid step."""
+    return gather_steps(seq, (lengths - 1).unsqueeze(1)).squeeze(1)
+
+
+def check_inputs(x: torch.Tensor, lengths: torch.Tensor | None, input_size: int) -> None:
+    """Eager-mode guard: a wrong shape or length fails here with a readable message."""
+    if x.dim() != 3 or x.shape[-1] != input_size:
+        raise DataError(
+            f"expected x of shape [batch, time, {input_size}], got {list(x.shape)}"
+        )
+    if x.shape[1] < 1:
+        raise DataError("x has zero time steps; every sequence needs at least one step")
+    if lengths is None:
+        return
+    if lengths.dim() != 1 or lengths.shape[0] != x.shape[0]:
+        raise DataError(f"lengths must have shape [{x.shape[0]}], got {list(lengths.shape)}")
+    if lengths.dtype.is_floating_point:
+        raise DataError("lengths must be an integer tensor (int64)")
+    lo, hi = int(lengths.min()), int(lengths.max())
+    if lo < 1 or hi > x.shape[1]:
+        raise DataError(f"lengths must lie in [1, {x.shape[1]}] (the time axis); got [{lo}, {hi}]")
+
+
+class RecurrentEncoder(nn.Module):
+    """Stacked, optionally bidirectional recurrent layers, exact under padding."""
+
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        bidirectional: bool,
+        dropout: float,
+        nonlinearity: str,
+    ) -> None:
+        super().__init__()
+        kwargs = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
+        dirs = 2 if bidirectional else 1
+        sizes = [input_size] + [hidden_size * dirs] * (num_layers - 1)
+
+        def make(size: int) -> nn.Module:
+            return CELLS[cell](size, hidden_size, batch_first=True, **kwargs)
+
+        self.fwd = nn.ModuleList(make(s) for s in sizes)
+        self.bwd = nn.ModuleList(make(s) for s in sizes) if bidirectional else nn.ModuleList()
+        self.dropout = nn.Dropout(dropout)
+        self.is_lstm = cell == "lstm"
+        self.hidden_size = hidden_size
+
+    def _run(self, rnn: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        h0 = x.new_zeros(1, x.shape[0], self.hidden_size)
+        return rnn(x, (h0, h0) if self.is_lstm else h0)[0]
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        rev = reverse_index(lengths, x.shape[1]) if len(self.bwd) else None
+        for i, rnn in enumerate(self.fwd):
+            if i:
+                x = self.dropout(x)
+            out = self._run(rnn, x)
+            if rev is not None:
+                back = gather_steps(self._run(self.bwd[i], gather_steps(x, rev)), rev)
+                out = torch.cat([out, back], dim=-1)
+            x = out
+        return x
+
+    def last_state(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Final state per sample: forward at its last step, backward at its first."""
+        fwd = last_valid(out[..., : self.hidden_size], lengths)
+        if not len(self.bwd):
+            return fwd
+        return torch.cat([fwd, out[:, 0, self.hidden_size :]], dim=-1)
+
+    def stream(
+        self, x: torch.Tensor, state: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One chunk of a stream: every step valid; state in, state out (unidirectional)."""
+        new_state = []
+        for i, rnn in enumerate(self.fwd):
+            if i:
+                x = self.dropout(x)
+            if self.is_lstm:
+                x, (h, c) = rnn(x, (state[2 * i], state[2 * i + 1]))
+                new_state += [h, c]
+            else:
+                x, h = rnn(x, state[i])
+                new_state.append(h)
+        return x, new_state
+
+
+class RecurrentNet(nn.Module):
+    """Encoder + linear head: a classifier, a sequence-to-one or a per-step regressor."""
+
+    def __init__(
+        self,
+        cell: str,
+        input_size: int,
+        output_size: int,
+        hidden_size: int = 64,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        nonlinearity: str = "tanh",
+        per_step: bool = False,
+    ) -> None:
+        super().__init__()
+        _validate(cell, input_size, output_size, hidden_size, num_layers, dropout, nonlinearity)
+        self.input_size, self.per_step = input_size, bool(per_step)
+        self.rnn = RecurrentEncoder(
+            cell, input_size, hidden_size, num_layers, bool(bidirectional), dropout, nonlinearity
+        )
+        self.fc = nn.Linear(hidden_size * (2 if bidirectional else 1), output_size)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if not _exporting():
+            check_inputs(x, lengths, self.input_size)
+        if lengths is None:
+            lengths = full_lengths(x)
+        out = self.rnn(x, lengths)
+        if self.per_step:
+            mask = torch.arange(x.shape[1], device=x.device).unsqueeze(0) < lengths.unsqueeze(1)
+            return self.fc(out) * mask.unsqueeze(-1).to(out.dtype)
+        return self.fc(self.rnn.last_state(out, lengths))
+
+    # -- streaming (optional capability, see ModelSpec.supports_streaming) --
+    def initial_state(self, batch: int) -> list[torch.Tensor]:
+        """Zero state for :meth:`stream`: one tensor [1, batch, hidden] per layer (h, c for LSTM)."""
+        per_layer = 2 if self.rnn.is_lstm else 1
+        p = self.fc.weight
+        return [p.new_zeros(1, batch, self.rnn.hidden_size) for _ in range(per_layer * len(self.rnn.fwd))]
+
+    def stream(
+        self, x: torch.Tensor, state: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Feed one chunk [batch, chunk, features]; returns (output, next state).
+
+        Outputs after the last chunk equal ``forward`` on the whole sequence.
+        """
+        if len(self.rnn.bwd):
+            raise InvalidHyperparameterError("a bidirectional model cannot stream: it needs the future")
+        out, new_state = self.rnn.stream(x, state)
+        return (self.fc(out) if self.per_step else self.fc(out[:, -1])), new_state
+
+
+def _validate(
+    cell: str, input_size: int, output_size: int, hidden: int, layers: int, dropout: float, nl: str
+) -> None:
+    def positive(name: str, v: object) -> None:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise InvalidHyperparameterError(f"{name} must be a positive int, got {v!r}")
+
+    if cell not in CELLS:
+        raise InvalidHyperparameterError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
+    for name, v in (("input_size", input_size), ("output_size", output_size),
+                    ("hidden_size", hidden), ("num_layers", layers)):
+        positive(name, v)
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise InvalidHyperparameterError(f"dropout must be a number in [0, 1), got {dropout!r}")
+    if nl not in ("tanh", "relu"):
+        raise InvalidHyperparameterError(f"nonlinearity must be 'tanh' or 'relu', got {nl!r}")
