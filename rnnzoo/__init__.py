@@ -47,12 +47,12 @@ __version__ = "0.1.0"
 _LAZY = {
     "SequenceDataset": "rnnzoo.data.dataset",
     "load_file": "rnnzoo.data.loaders",
-    "train": "rnnzoo.train",
-    "TrainConfig": "rnnzoo.train",
-    "TrainResult": "rnnzoo.train",
+    "train": "rnnzoo.trainer",
+    "TrainConfig": "rnnzoo.trainer",
+    "TrainResult": "rnnzoo.trainer",
     "load_checkpoint": "rnnzoo.checkpoint",
     "save_checkpoint": "rnnzoo.checkpoint",
-    "export": "rnnzoo.export",
+    "export": "rnnzoo.exporter",
     "check_parity": "rnnzoo.parity",
 }
 

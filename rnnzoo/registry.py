@@ -56,6 +56,8 @@ class ModelSpec:
     whose forward is ``model(x, lengths=None)``; see the README's plugin
     contract. ``supports_per_step`` means ``build`` accepts ``per_step=True``
     and then returns ``[batch, time, output_size]`` (regression only).
+    ``train_defaults`` are trainer settings (lr, epochs, batch_size…) that
+    suit this model; ``rnnzoo.train`` applies them under the user's own.
     ``expected_failures`` maps conformance-check names to the reason they are
     known to fail, so the kit reports them as xfail rather than errors.
     """
@@ -67,6 +69,7 @@ class ModelSpec:
     family: str = "custom"
     default_hparams: Mapping[str, Any] = field(default_factory=dict)
     default_dataset: str | None = None
+    train_defaults: Mapping[str, Any] = field(default_factory=dict)
     supports_per_step: bool = False
     supports_streaming: bool = False
     tolerance: Tolerance = field(default_factory=Tolerance)
@@ -153,7 +156,13 @@ def create_model(name: str, *, input_size: int, output_size: int, **hparams: Any
     for arg, value in (("input_size", input_size), ("output_size", output_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidHyperparameterError(f"{arg} must be a positive int, got {value!r}")
-    return spec.build(input_size, output_size, **resolve_hparams(spec, hparams))
+    resolved = resolve_hparams(spec, hparams)
+    model = spec.build(input_size, output_size, **resolved)
+    # What a checkpoint needs to rebuild this exact module through the registry.
+    setattr(model, "rnnzoo_build", {  # noqa: B010
+        "name": name, "input_size": input_size, "output_size": output_size, "hparams": resolved,
+    })
+    return model
 
 
 def list_datasets(pattern: str | list[str] = "*", task: str | None = None) -> list[str]:

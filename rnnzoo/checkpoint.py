@@ -1,0 +1,159 @@
+"""Self-describing checkpoints: safetensors weights + JSON metadata, one file, written atomically.
+
+A checkpoint rebuilds its model through the registry from the file alone:
+it stores the model name, build arguments, normalization statistics, label
+names, training config, metrics and versions. Nothing is ever unpickled;
+optimizer/scheduler/RNG state for resuming is split into tensors (in the
+safetensors body) and JSON (in the header).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from rnnzoo.errors import CheckpointError, RnnzooError
+from rnnzoo.normalize import NormalizedModel
+
+FORMAT_VERSION = 1
+_REQUIRED = ("format_version", "model", "task", "input_size", "output_size", "hparams")
+_TENSOR = "__tensor__"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the rebuilt model (eval mode), its metadata and resume state."""
+
+    model: NormalizedModel
+    meta: dict[str, Any]
+    train_state: dict[str, Any] | None = None
+    path: Path | None = None
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Write through a temp file in the same folder, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def flatten_state(obj: Any, tensors: dict[str, torch.Tensor], prefix: str) -> Any:
+    """JSON-able copy of a nested state dict; tensors move into ``tensors``."""
+    if isinstance(obj, torch.Tensor):
+        key = f"{prefix}"
+        tensors[key] = obj.detach().cpu().contiguous()
+        return {_TENSOR: key}
+    if isinstance(obj, dict):
+        return {"__dict__": [[k, flatten_state(v, tensors, f"{prefix}.{k}")] for k, v in obj.items()]}
+    if isinstance(obj, (list, tuple)):
+        return [flatten_state(v, tensors, f"{prefix}.{i}") for i, v in enumerate(obj)]
+    return obj
+
+
+def unflatten_state(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of :func:`flatten_state` (dict keys keep their types, e.g. int param ids)."""
+    if isinstance(obj, dict) and _TENSOR in obj:
+        return tensors[obj[_TENSOR]]
+    if isinstance(obj, dict) and "__dict__" in obj:
+        return {k: unflatten_state(v, tensors) for k, v in obj["__dict__"]}
+    if isinstance(obj, list):
+        return [unflatten_state(v, tensors) for v in obj]
+    return obj
+
+
+def save_checkpoint(
+    path: str | Path, model: NormalizedModel, meta: dict[str, Any], train_state: dict[str, Any] | None = None
+) -> Path:
+    """Write ``model`` + ``meta`` (+ resume state) to ``path`` atomically."""
+    from safetensors.torch import save_file
+
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    header = {"rnnzoo": json.dumps({**meta, "format_version": FORMAT_VERSION})}
+    if train_state is not None:
+        header["train_state"] = json.dumps(flatten_state(train_state, tensors, "train"))
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=header))
+
+
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    from safetensors import safe_open
+
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            header = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+    except Exception as exc:  # safetensors raises several types for bad files
+        raise CheckpointError(
+            f"{path} is not a readable rnnzoo checkpoint (truncated or corrupt?): {exc}"
+        ) from exc
+    return tensors, header
+
+
+def _parse_meta(path: Path, header: dict[str, str]) -> dict[str, Any]:
+    try:
+        meta = json.loads(header["rnnzoo"])
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path} has no valid rnnzoo metadata; was it written by rnnzoo?") from exc
+    missing = [k for k in _REQUIRED if k not in meta]
+    if missing:
+        raise CheckpointError(f"{path}: metadata is missing {', '.join(missing)}; the file was edited")
+    if not isinstance(meta["format_version"], int) or meta["format_version"] > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} uses checkpoint format {meta['format_version']!r}; this rnnzoo reads up to "
+            f"{FORMAT_VERSION}. Upgrade rnnzoo."
+        )
+    return meta
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Rebuild the model through the registry from the checkpoint file alone."""
+    from rnnzoo.registry import create_model
+
+    path = Path(path)
+    tensors, header = _read(path)
+    meta = _parse_meta(path, header)
+    try:
+        inner = create_model(
+            meta["model"], input_size=meta["input_size"], output_size=meta["output_size"], **meta["hparams"]
+        )
+    except RnnzooError as exc:
+        raise CheckpointError(f"{path}: cannot rebuild model {meta['model']!r}: {exc}") from exc
+    model = NormalizedModel.identity(inner, meta["input_size"])
+    _load_weights(path, model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    train_state = None
+    if "train_state" in header:
+        train_state = unflatten_state(json.loads(header["train_state"]), tensors)
+    return Checkpoint(model=model.eval(), meta=meta, train_state=train_state, path=path)
+
+
+def _load_weights(path: Path, model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        raise CheckpointError(
+            f"{path}: weights do not fit the model named in its metadata (missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}, wrong shape {wrong[:3]}); the file is from another model "
+            "or was edited"
+        )
+    model.load_state_dict(state)

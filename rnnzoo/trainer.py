@@ -1,0 +1,364 @@
+"""The common trainer: any registered model, any SequenceDataset; the task picks loss and metrics.
+
+It knows nothing about model families. Guards recurrent nets need are on by
+default: gradient-norm clipping, early stopping with restore-best, seeded
+runs, and an atomic ``last.safetensors`` after every epoch to resume from.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnnzoo import __version__
+from rnnzoo.checkpoint import load_checkpoint, save_checkpoint
+from rnnzoo.data.batching import batch_indices, to_tensors
+from rnnzoo.data.dataset import SequenceDataset
+from rnnzoo.data.split import Splits, split_dataset
+from rnnzoo.errors import CheckpointError, DataError, InvalidHyperparameterError
+from rnnzoo.metrics import MetricAccumulator, make_loss
+from rnnzoo.normalize import NormalizedModel, fit_scaler
+from rnnzoo.plugins import catalog
+from rnnzoo.registry import create_model, get_spec
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+SCHEDULES = ("none", "cosine", "step", "plateau")
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a run; stored in the checkpoint so a run can be reproduced."""
+
+    epochs: int = 20
+    batch_size: int = 32
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    schedule: str = "none"
+    clip_norm: float | None = 1.0
+    patience: int | None = 5
+    restore_best: bool = True
+    val_fraction: float = 0.2
+    test_fraction: float = 0.0
+    seed: int = 0
+    device: str = "cpu"
+    loss: str | None = None
+    class_weights: str | list[float] | None = None
+    normalize: bool = True
+    bucket: bool = True
+    quiet: bool = False
+    out_dir: str | None = None
+    resume: bool = False
+    hparams: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InvalidHyperparameterError(f"{name} must be a positive int, got {v!r}")
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise InvalidHyperparameterError("lr must be > 0 and weight_decay >= 0")
+        if self.optimizer not in OPTIMIZERS:
+            raise InvalidHyperparameterError(f"optimizer must be one of {sorted(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise InvalidHyperparameterError(f"schedule must be one of {SCHEDULES}")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise InvalidHyperparameterError("clip_norm must be > 0, or None to disable clipping")
+        if self.resume and not self.out_dir:
+            raise InvalidHyperparameterError("resume=True needs out_dir (where last.safetensors lives)")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise InvalidHyperparameterError("device='cuda' requested but CUDA is not available")
+
+
+@dataclass
+class TrainResult:
+    """The trained model (best epoch, eval mode) and everything measured about it."""
+
+    model: NormalizedModel
+    meta: dict[str, Any]
+    history: list[dict[str, Any]]
+    metrics: dict[str, float]
+    splits: Splits
+    checkpoint: Path | None = None
+
+
+def train(model_or_name: str | nn.Module, data: str | Path | SequenceDataset, **config: Any) -> TrainResult:
+    """Train a registered model (by name, or built with ``create_model``) on ``data``.
+
+    ``data`` is a registered dataset name, a file (.npz/.csv/.ts) or a
+    SequenceDataset. ``config`` keys are the fields of :class:`TrainConfig`.
+    """
+    if isinstance(model_or_name, str):
+        config = {**get_spec(model_or_name).train_defaults, **config}
+    cfg = TrainConfig(**config)
+    ds = resolve_data(data)
+    splits = split_dataset(ds, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    torch.manual_seed(cfg.seed)
+    net, build = _prepare_model(model_or_name, splits.train, cfg)
+    loop = _Loop(net, build, splits, cfg)
+    return loop.run()
+
+
+def resolve_data(data: str | Path | SequenceDataset) -> SequenceDataset:
+    if isinstance(data, SequenceDataset):
+        return data
+    from rnnzoo.registry import list_datasets, load_dataset
+
+    if isinstance(data, str) and data in list_datasets():
+        return load_dataset(data)
+    if Path(data).suffix:
+        from rnnzoo.data.loaders import load_file
+
+        return load_file(Path(data))
+    return load_dataset(str(data))  # raises UnknownDatasetError with suggestions
+
+
+def _prepare_model(
+    model_or_name: str | nn.Module, train: SequenceDataset, cfg: TrainConfig
+) -> tuple[NormalizedModel, dict[str, Any]]:
+    if isinstance(model_or_name, str):
+        spec = get_spec(model_or_name)
+        hparams = dict(cfg.hparams)
+        if train.per_step:
+            if not spec.supports_per_step:
+                raise DataError(f"{train.name} has per-step targets; {spec.name} has no per-step mode")
+            hparams["per_step"] = True
+        inner = create_model(
+            spec.name, input_size=train.num_features, output_size=train.output_size, **hparams
+        )
+    else:
+        inner = model_or_name
+    build = getattr(inner, "rnnzoo_build", None)
+    if build is None:
+        raise InvalidHyperparameterError(
+            "pass a model name, or a module built with rnnzoo.create_model, so the checkpoint can rebuild it"
+        )
+    spec = get_spec(build["name"])
+    if spec.task != train.task:
+        raise DataError(f"{spec.name} is a {spec.task} model but {train.name} is a {train.task} dataset")
+    if build["input_size"] != train.num_features:
+        raise DataError(
+            f"{spec.name} expects {build['input_size']} features, {train.name} has {train.num_features}"
+        )
+    mean, std = fit_scaler(train.x, train.lengths) if cfg.normalize else (
+        np.zeros(train.num_features), np.ones(train.num_features))
+    return NormalizedModel(inner, mean, std).to(cfg.device), build
+
+
+class _Loop:
+    """One training run's mutable state; small methods so resume can restore each piece."""
+
+    def __init__(self, net: NormalizedModel, build: dict[str, Any], splits: Splits, cfg: TrainConfig):
+        self.net, self.build, self.splits, self.cfg = net, build, splits, cfg
+        self.spec = get_spec(build["name"])
+        self.k = splits.train.output_size
+        weights = _class_weights(cfg, splits.train)
+        self.loss_fn = make_loss(self.spec.task, cfg.loss, weights)
+        self.opt = OPTIMIZERS[cfg.optimizer](net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.sched = _scheduler(self.opt, cfg)
+        self.rng = np.random.default_rng(cfg.seed)
+        self.history: list[dict[str, Any]] = []
+        self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+        self.epoch = 0
+        self.out = Path(cfg.out_dir) if cfg.out_dir else None
+
+    # -- the run --
+    def run(self) -> TrainResult:
+        if self.cfg.resume:
+            self._resume()
+        stale = 0 if self.best is None else self.epoch - self.best[1]
+        while self.epoch < self.cfg.epochs:
+            record = self._epoch()
+            self.history.append(record)
+            monitored = record.get("val_loss", record["train_loss"])
+            if not np.isfinite(monitored):
+                raise DataError(f"loss became {monitored} at epoch {self.epoch}; lower lr or check the data")
+            if self.best is None or monitored < self.best[0]:
+                self.best, stale = (monitored, self.epoch, copy.deepcopy(self.net.state_dict())), 0
+            else:
+                stale += 1
+            self._log(record)
+            if self.out:
+                save_checkpoint(self.out / "last.safetensors", self.net, self._meta(), self._state())
+            if self.cfg.patience is not None and self.splits.val is not None and stale >= self.cfg.patience:
+                self._log_line(f"early stop: no val_loss improvement for {stale} epochs")
+                break
+        return self._finish()
+
+    def _epoch(self) -> dict[str, Any]:
+        start = time.perf_counter()
+        train = self._train_pass()
+        record: dict[str, Any] = {"epoch": self.epoch + 1, "lr": self.opt.param_groups[0]["lr"]}
+        record.update({f"train_{k}": v for k, v in train.items()})
+        if self.splits.val is not None:
+            record.update({f"val_{k}": v for k, v in self.evaluate(self.splits.val).items()})
+        self._step_schedule(record.get("val_loss", record["train_loss"]))
+        self.epoch += 1
+        record["seconds"] = round(time.perf_counter() - start, 3)
+        return record
+
+    def _train_pass(self) -> dict[str, float]:
+        from tqdm.auto import tqdm
+
+        self.net.train()
+        acc = MetricAccumulator(self.spec.task, self.k)
+        batches = batch_indices(self.splits.train.lengths, self.cfg.batch_size, self.rng, self.cfg.bucket)
+        bar = tqdm(batches, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}", leave=False,
+                   disable=self.cfg.quiet, file=sys.stderr, unit="batch")
+        for idx in bar:
+            x, lengths, y = to_tensors(self.splits.train, idx, self.cfg.device)
+            self.opt.zero_grad(set_to_none=True)
+            out = self.net(x, lengths)
+            loss = self.loss_fn(out, y, lengths)
+            loss.backward()
+            if self.cfg.clip_norm is not None:
+                nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.clip_norm)
+            self.opt.step()
+            acc.add(float(loss.detach()), out, y, lengths)
+        return acc.result()
+
+    @torch.no_grad()
+    def evaluate(self, ds: SequenceDataset) -> dict[str, float]:
+        self.net.eval()
+        acc = MetricAccumulator(self.spec.task, self.k)
+        for idx in batch_indices(ds.lengths, max(self.cfg.batch_size, 256), None, self.cfg.bucket):
+            x, lengths, y = to_tensors(ds, idx, self.cfg.device)
+            out = self.net(x, lengths)
+            acc.add(float(self.loss_fn(out, y, lengths)), out, y, lengths)
+        return acc.result()
+
+    def _step_schedule(self, monitored: float) -> None:
+        if isinstance(self.sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.sched.step(monitored)
+        elif self.sched is not None:
+            self.sched.step()
+
+    # -- bookkeeping --
+    def _finish(self) -> TrainResult:
+        if self.best is not None and self.cfg.restore_best:
+            self.net.load_state_dict(self.best[2])
+        metrics: dict[str, float] = {"best_epoch": self.best[1] if self.best else self.epoch}
+        for split in ("val", "test"):
+            part = getattr(self.splits, split)
+            if part is not None:
+                metrics.update({f"{split}_{k}": v for k, v in self.evaluate(part).items()})
+        meta = {**self._meta(), "metrics": metrics}
+        path = None
+        if self.out:
+            path = save_checkpoint(self.out / "model.safetensors", self.net, meta)
+            _write_history(self.out, self.history)
+        return TrainResult(self.net.eval(), meta, self.history, metrics, self.splits, path)
+
+    def _meta(self) -> dict[str, Any]:
+        owner = catalog().owner("model", self.spec.name)
+        train = self.splits.train
+        return {
+            "model": self.spec.name, "task": self.spec.task, "family": self.spec.family,
+            "plugin": {"distribution": owner.distribution if owner else "?",
+                       "version": owner.version if owner else "?"},
+            "input_size": self.build["input_size"], "output_size": self.build["output_size"],
+            "hparams": self.build["hparams"], "per_step": train.per_step,
+            "dataset": train.name.removesuffix("[train]"),
+            "label_names": train.label_names, "feature_names": train.feature_names,
+            "max_train_length": int(train.lengths.max()),
+            "config": asdict(self.cfg), "epochs_run": self.epoch,
+            "versions": {"rnnzoo": __version__, "torch": torch.__version__},
+        }
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch, "history": self.history,
+            "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict() if self.sched is not None else None,
+            "torch_rng": torch.get_rng_state(), "numpy_rng": self.rng.bit_generator.state,
+            "best": None if self.best is None else {"value": self.best[0], "epoch": self.best[1],
+                                                    "weights": self.best[2]},
+        }
+
+    def _resume(self) -> None:
+        assert self.out is not None
+        path = self.out / "last.safetensors"
+        if not path.exists():
+            self._log_line(f"resume: no {path}, starting from scratch")
+            return
+        ckpt = load_checkpoint(path)
+        if ckpt.train_state is None or ckpt.meta["model"] != self.spec.name:
+            raise CheckpointError(f"{path} is not a resumable checkpoint of {self.spec.name}")
+        st = ckpt.train_state
+        self.net.load_state_dict(ckpt.model.state_dict())
+        self.opt.load_state_dict(st["optimizer"])
+        if self.sched is not None and st["scheduler"] is not None:
+            self.sched.load_state_dict(st["scheduler"])
+        torch.set_rng_state(st["torch_rng"])
+        self.rng.bit_generator.state = st["numpy_rng"]
+        self.epoch, self.history = st["epoch"], st["history"]
+        b = st["best"]
+        self.best = None if b is None else (b["value"], b["epoch"], b["weights"])
+        self._log_line(f"resumed from {path} after epoch {self.epoch}")
+
+    def _log(self, r: dict[str, Any]) -> None:
+        parts = [f"epoch {r['epoch']:>3}/{self.cfg.epochs}"]
+        parts += [f"{k}={v:.4g}" for k, v in r.items() if k.startswith(("train_", "val_"))]
+        self._log_line("  ".join(parts) + f"  ({r['seconds']:.1f}s)")
+
+    def _log_line(self, line: str) -> None:
+        if not self.cfg.quiet:
+            from tqdm.auto import tqdm
+
+            tqdm.write(line, file=sys.stderr)
+
+
+def _class_weights(cfg: TrainConfig, train: SequenceDataset) -> torch.Tensor | None:
+    if cfg.class_weights is None or train.task != "classification":
+        return None
+    k = train.output_size
+    if cfg.class_weights == "balanced":
+        counts = np.bincount(train.y, minlength=k).astype(np.float64)
+        w = len(train.y) / (k * np.maximum(counts, 1))
+    else:
+        w = np.asarray(cfg.class_weights, dtype=np.float64)
+        if w.shape != (k,) or (w < 0).any():
+            raise InvalidHyperparameterError(f"class_weights must be {k} non-negative numbers or 'balanced'")
+    return torch.tensor(w, dtype=torch.float32, device=cfg.device)
+
+
+def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    if cfg.schedule == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.epochs // 3), gamma=0.3)
+    if cfg.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
+    return None
+
+
+def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
+    """history.json, history.csv and (if matplotlib is installed) curves.png."""
+    import csv
+    import io
+    import json
+
+    from rnnzoo.checkpoint import atomic_write
+
+    atomic_write(out / "history.json", lambda p: _write_text(p, json.dumps(history, indent=1)))
+    keys = list(dict.fromkeys(k for r in history for k in r))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write(out / "history.csv", lambda p: _write_text(p, buf.getvalue()))
+    from rnnzoo.plots import plot_history
+
+    plot_history(history, out / "curves.png")
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
