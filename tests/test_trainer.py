@@ -1,0 +1,167 @@
+"""The common trainer: learning, determinism, resume, masking, guards."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import rnnzoo
+from rnnzoo.data.builtin import denoise, next_value, sines
+from rnnzoo.errors import DataError, InvalidHyperparameterError
+from rnnzoo.metrics import make_loss
+
+FAST = {"quiet": True, "patience": None}
+
+
+def _small(name: str, n: int = 240):
+    return {"sines": sines, "next_value": next_value, "denoise": denoise}[name](n=n, max_len=30)
+
+
+# Thresholds asserted after each model's own train_defaults on its default dataset:
+# classifiers >= 0.85 validation accuracy on `sines` (4 classes: chance is 0.25);
+# regressors reach validation RMSE <= 0.30 on `next_value` (target std ~0.75).
+@pytest.mark.parametrize("name", rnnzoo.list_models())
+def test_every_builtin_learns_its_default_task(name: str) -> None:
+    spec = rnnzoo.get_spec(name)
+    if spec.default_dataset not in ("sines", "next_value"):
+        pytest.skip("third-party default datasets are covered by their plugin's tests")
+    result = rnnzoo.train(name, spec.default_dataset, quiet=True)
+    first = result.history[0]
+    if spec.task == "classification":
+        assert result.metrics["val_accuracy"] >= 0.85, result.metrics
+    else:
+        assert result.metrics["val_rmse"] <= 0.30, result.metrics
+    assert result.metrics["val_loss"] < first["val_loss"]
+
+
+def test_per_step_regression_learns_and_masks() -> None:
+    result = rnnzoo.train("gru_regressor", _small("denoise", 400), epochs=8, lr=5e-3, **FAST)
+    assert result.meta["per_step"] and result.meta["hparams"]["per_step"] is True
+    assert result.metrics["val_rmse"] < 0.35
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+def _weights(result) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in result.model.state_dict().items()}
+
+
+def test_same_seed_same_weights_different_seed_different_weights() -> None:
+    data = _small("sines")
+    a = _weights(rnnzoo.train("lstm_classifier", data, epochs=2, seed=3, **FAST))
+    b = _weights(rnnzoo.train("lstm_classifier", data, epochs=2, seed=3, **FAST))
+    c = _weights(rnnzoo.train("lstm_classifier", data, epochs=2, seed=4, **FAST))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_resume_equals_uninterrupted(tmp_path, monkeypatch) -> None:
+    """Kill a run right after epoch 2's checkpoint; resuming reaches the same weights."""
+    from rnnzoo import trainer
+
+    data = _small("sines")
+    kw = {"epochs": 4, "seed": 1, "schedule": "cosine", "hparams": {"dropout": 0.3, "num_layers": 2},
+          **FAST}
+    full = rnnzoo.train("gru_classifier", data, out_dir=str(tmp_path / "full"), **kw)
+    real_save, saves = trainer.save_checkpoint, []
+
+    def save_then_die(*args, **kwargs):
+        real_save(*args, **kwargs)
+        saves.append(args[0])
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        rnnzoo.train("gru_classifier", data, out_dir=str(tmp_path / "part"), **kw)
+    monkeypatch.undo()
+    assert not (tmp_path / "part" / "model.safetensors").exists()
+    resumed = rnnzoo.train("gru_classifier", data, out_dir=str(tmp_path / "part"), resume=True, **kw)
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
+    a, b = _weights(full), _weights(resumed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_run_folder_has_checkpoint_history_and_curves(tmp_path) -> None:
+    rnnzoo.train("rnn_regressor", _small("next_value"), epochs=2, out_dir=str(tmp_path), **FAST)
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert (tmp_path / "history.csv").read_text().splitlines()[0].startswith("epoch,lr,train_loss")
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    ckpt = rnnzoo.load_checkpoint(tmp_path / "model.safetensors")
+    assert ckpt.meta["model"] == "rnn_regressor" and ckpt.train_state is None
+
+
+def test_early_stopping_restores_the_best_epoch() -> None:
+    result = rnnzoo.train("lstm_regressor", _small("next_value"), epochs=30, lr=0.05, patience=2, quiet=True)
+    best = min(h["val_loss"] for h in result.history)
+    assert len(result.history) < 30
+    assert result.metrics["val_loss"] == pytest.approx(best, rel=1e-5)
+
+
+def test_padding_never_changes_loss_or_gradient() -> None:
+    torch.manual_seed(0)
+    model = rnnzoo.create_model("gru_regressor", input_size=2, output_size=1, per_step=True)
+    loss_fn = make_loss("regression", "mse", None)
+    x, y = torch.randn(1, 5, 2), torch.randn(1, 5, 1)
+
+    def loss_and_grad(xx, yy, lengths):
+        model.zero_grad()
+        loss = loss_fn(model(xx, lengths), yy, lengths)
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters()]
+
+    base = loss_and_grad(x, y, torch.tensor([5]))
+    pad_x = torch.cat([x, torch.randn(1, 7, 2) * 50], dim=1)
+    pad_y = torch.cat([y, torch.randn(1, 7, 1) * 50], dim=1)
+    padded = loss_and_grad(pad_x, pad_y, torch.tensor([5]))
+    torch.testing.assert_close(base[0], padded[0])
+    for g1, g2 in zip(base[1], padded[1], strict=True):
+        torch.testing.assert_close(g1, g2, atol=1e-6, rtol=1e-5)
+
+
+def test_normalization_is_fitted_on_valid_steps_and_kept_with_the_model() -> None:
+    data = _small("next_value")
+    data.x[:, :, 0] = data.x[:, :, 0] * 10 + 100
+    for i, n in enumerate(data.lengths):
+        data.x[i, n:] = 0.0
+    result = rnnzoo.train("gru_regressor", data, epochs=1, **FAST)
+    valid = data.x[np.arange(data.x.shape[1])[None] < data.lengths[:, None]]
+    assert result.model.mean.item() == pytest.approx(float(valid.mean()), rel=0.02)
+    assert result.model.std.item() == pytest.approx(float(valid.std()), rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"epochs": 0}, "epochs must be a positive int"),
+        ({"lr": -1.0}, "lr must be > 0"),
+        ({"optimizer": "lbfgs"}, "optimizer must be one of"),
+        ({"schedule": "warm"}, "schedule must be one of"),
+        ({"clip_norm": 0.0}, "clip_norm"),
+        ({"resume": True}, "resume=True needs out_dir"),
+        ({"class_weights": [1.0, 2.0]}, "class_weights must be 4"),
+        ({"device": "cuda:7"} if not torch.cuda.is_available() else {"epochs": -1}, "cuda|epochs"),
+        ({"hparams": {"hidden_size": 0}}, "hidden_size must be a positive int"),
+    ],
+)
+def test_bad_config_is_refused(config, message) -> None:
+    with pytest.raises(InvalidHyperparameterError, match=message):
+        rnnzoo.train("gru_classifier", _small("sines", 60), **{**FAST, **config})
+
+
+def test_wrong_task_and_unknown_dataset_are_refused() -> None:
+    with pytest.raises(DataError, match="classification model but .* regression dataset"):
+        rnnzoo.train("gru_classifier", _small("next_value", 60), **FAST)
+    with pytest.raises(rnnzoo.UnknownDatasetError, match="Did you mean: sines"):
+        rnnzoo.train("gru_classifier", "sinez", **FAST)
+
+
+def test_balanced_class_weights_and_test_split() -> None:
+    result = rnnzoo.train(
+        "gru_classifier", _small("sines"), epochs=1, class_weights="balanced", test_fraction=0.2, **FAST
+    )
+    assert {"test_accuracy", "test_macro_f1", "val_accuracy"} <= set(result.metrics)
+    assert len(result.splits.test) + len(result.splits.val) + len(result.splits.train) == 240
