@@ -1,0 +1,264 @@
+"""Export a trained model to an ONNX folder, check the graph, and validate it (export-then-validate).
+
+Why the TorchScript exporter (``dynamo=False``), explicitly: in torch 2.13
+it turns every ``nn.RNN/LSTM/GRU`` into one fused ONNX node and keeps batch
+and time dynamic, while the dynamo exporter froze dynamic axes or failed on
+the RNN export matrix (see the export issue's measurements). We never trust
+the file: static checks run on the graph and ``check_parity`` runs both
+runtimes on shapes the export never saw before the folder is declared good.
+
+Folder layout (``exports/<model>/``)::
+
+    model.onnx                 float32, inputs x [batch, time, features] + lengths [batch]
+    model.int8.onnx            dynamic int8 quantization (onnxruntime)
+    model.fp16.onnx            float16 weights (half the size), float32 compute
+    checkpoint.safetensors     the source checkpoint, for `rnnzoo verify`
+    test_data_set_0/           input_0.pb, input_1.pb, output_0.pb (ONNX Model Zoo layout)
+    card.json                  metadata, metrics, checks, parity report, file hashes
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnnzoo import __version__
+from rnnzoo.checkpoint import Checkpoint, atomic_write, load_checkpoint, save_checkpoint
+from rnnzoo.data.dataset import SequenceDataset
+from rnnzoo.errors import ExportError
+from rnnzoo.normalize import NormalizedModel
+from rnnzoo.registry import get_spec
+from rnnzoo.runtime import CARD_FILE, MODEL_FILE, sha256
+
+DEFAULT_OPSET = 18
+SUPPORTED_OPSETS = range(17, 21)
+RECURRENT_OPS = ("RNN", "LSTM", "GRU")
+
+
+@dataclass
+class Export:
+    """A finished export folder and its model card."""
+
+    folder: Path
+    card: dict[str, Any]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.card.get("parity", {}).get("passed")) and not self.card["checks"]["problems"]
+
+
+def export(
+    source: Any,
+    out_dir: str | Path,
+    *,
+    opset: int = DEFAULT_OPSET,
+    int8: bool = True,
+    fp16: bool = True,
+    data: SequenceDataset | None = None,
+    validate: bool = True,
+) -> Export:
+    """Export a checkpoint (path or loaded), a TrainResult or a ``create_model`` module.
+
+    ``data``: validation samples for the parity check and the int8/fp16
+    accuracy-drop check (defaults to the dataset named in the checkpoint).
+    Raises :class:`ExportError` for a broken graph and :class:`ParityError`
+    when runtimes disagree beyond the model's tolerance.
+    """
+    if opset not in SUPPORTED_OPSETS:
+        raise ExportError(f"opset {opset} is not supported; use one of {list(SUPPORTED_OPSETS)}")
+    net, meta = resolve_source(source)
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    data = data if data is not None else validation_data(meta)
+    proto = to_onnx(net, meta, opset)
+    checks = static_checks(proto, net, meta)
+    atomic_write(folder / MODEL_FILE, lambda p: p.write_bytes(proto.SerializeToString()))
+    save_checkpoint(folder / "checkpoint.safetensors", net, meta)
+    x, lengths = example_batch(meta, data)
+    _write_test_data(folder / "test_data_set_0", net, x, lengths)
+    card: dict[str, Any] = {
+        **onnx_metadata(meta, opset), "source_metadata": meta, "checks": checks,
+        "variants": {}, "files": {},
+    }
+    if int8 or fp16:
+        from rnnzoo.variants import make_variants
+
+        card["variants"] = make_variants(folder, meta, data, int8=int8, fp16=fp16)
+    card["export_seconds"] = round(time.perf_counter() - start, 3)
+    result = Export(folder, card)
+    if validate:
+        from rnnzoo.parity import check_parity
+
+        report = check_parity(folder, net=net, data=data, raise_on_fail=False, card=card)
+        card["parity"] = report.as_dict()
+    write_card(folder, card)
+    if validate and not card["parity"]["passed"]:
+        from rnnzoo.errors import ParityError
+
+        raise ParityError(f"{folder}: {card['parity']['summary']}", card["parity"])
+    return result
+
+
+def write_card(folder: Path, card: dict[str, Any]) -> None:
+    """card.json with the sha256 of every file in the folder, so edits are detectable."""
+    card["files"] = {
+        str(p.relative_to(folder)): sha256(p)
+        for p in sorted(folder.rglob("*")) if p.is_file() and p.name != CARD_FILE
+        and not p.name.startswith(".")
+    }
+    text = json.dumps(card, indent=2, default=_json_default)
+    atomic_write(folder / CARD_FILE, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return str(obj)
+
+
+def resolve_source(source: Any) -> tuple[NormalizedModel, dict[str, Any]]:
+    """(model, metadata) from any of the things a user may hand the exporter."""
+    if isinstance(source, (str, Path)):
+        source = load_checkpoint(source)
+    if isinstance(source, Checkpoint) or (hasattr(source, "model") and hasattr(source, "meta")):
+        return source.model.eval(), dict(source.meta)
+    if isinstance(source, nn.Module):
+        inner = source.model if isinstance(source, NormalizedModel) else source
+        build = getattr(inner, "rnnzoo_build", None)
+        if build is None:
+            raise ExportError("export needs a checkpoint, a TrainResult or a module from rnnzoo.create_model")
+        spec = get_spec(build["name"])
+        net = source if isinstance(source, NormalizedModel) else NormalizedModel.identity(
+            source, build["input_size"])
+        meta = {"model": spec.name, "task": spec.task, "family": spec.family, **build,
+                "per_step": bool(build["hparams"].get("per_step")), "label_names": None,
+                "plugin": {}, "versions": {"rnnzoo": __version__, "torch": torch.__version__}}
+        meta.pop("name")
+        return net.eval(), meta
+    raise ExportError(f"cannot export a {type(source).__name__}; pass a checkpoint path or a model")
+
+
+def validation_data(meta: dict[str, Any]) -> SequenceDataset | None:
+    """The validation split the checkpoint was trained with, when its dataset is registered."""
+    from rnnzoo.data.split import split_dataset
+    from rnnzoo.registry import list_datasets, load_dataset
+
+    name, cfg = meta.get("dataset"), meta.get("config") or {}
+    if not name or name not in list_datasets():
+        return None
+    try:
+        ds = load_dataset(name)
+    except Exception:  # e.g. the optional package behind a real dataset is gone
+        return None
+    splits = split_dataset(ds, cfg.get("val_fraction", 0.2), cfg.get("test_fraction", 0.0), cfg.get("seed", 0))
+    return splits.val or splits.test
+
+
+def example_batch(meta: dict[str, Any], data: SequenceDataset | None, n: int = 4) -> tuple[np.ndarray, np.ndarray]:
+    """A small ragged batch: real samples when available, else seeded random ones."""
+    if data is not None and len(data) >= 1:
+        sub = data.subset(np.arange(min(n, len(data))))
+        return sub.x, sub.lengths
+    rng = np.random.default_rng(0)
+    lengths = np.array([9, 3, 1, 6][:n], dtype=np.int64)
+    return rng.normal(size=(len(lengths), 9, meta["input_size"])).astype(np.float32), lengths
+
+
+def to_onnx(net: NormalizedModel, meta: dict[str, Any], opset: int) -> Any:
+    """Trace with the TorchScript exporter at a ragged (3, 7) example; batch and time stay dynamic."""
+    import onnx
+
+    x = torch.randn(3, 7, meta["input_size"])
+    lengths = torch.tensor([7, 2, 5])
+    y_axes = {0: "batch", 1: "time"} if meta.get("per_step") else {0: "batch"}
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's generic LSTM batch-size advice does not apply
+        try:
+            torch.onnx.export(
+                net.eval(), (x, lengths), buf, dynamo=False, opset_version=opset,
+                input_names=["x", "lengths"], output_names=["y"],
+                dynamic_axes={"x": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "y": y_axes},
+            )
+        except Exception as exc:  # the exporter raises many types
+            raise ExportError(f"torch.onnx.export failed for {meta['model']}: {exc}") from exc
+    proto = onnx.load_from_string(buf.getvalue())
+    for key, value in onnx_metadata(meta, opset).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
+    proto.producer_name, proto.producer_version = "rnnzoo", __version__
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as exc:
+        raise ExportError(f"onnx.checker rejected the export of {meta['model']}: {exc}") from exc
+    return proto
+
+
+def onnx_metadata(meta: dict[str, Any], opset: int) -> dict[str, Any]:
+    """What any runtime can read back from the ONNX file itself (``metadata_props``)."""
+    output = ("logits [batch, classes] at each sample's last valid step"
+              if meta["task"] == "classification" else
+              "[batch, time, outputs], zero past each length" if meta.get("per_step") else
+              "[batch, outputs] at each sample's last valid step")
+    return {
+        "rnnzoo.model": meta["model"], "rnnzoo.task": meta["task"],
+        "rnnzoo.label_names": meta.get("label_names"), "rnnzoo.feature_names": meta.get("feature_names"),
+        "rnnzoo.plugin": meta.get("plugin", {}), "rnnzoo.version": __version__,
+        "rnnzoo.opset": opset, "rnnzoo.exporter": "torch.onnx TorchScript (dynamo=False)",
+        "rnnzoo.input.x": f"float32 [batch, time, {meta['input_size']}] raw features (normalized in-graph)",
+        "rnnzoo.input.lengths": "int64 [batch] valid leading steps per sample, 1..time",
+        "rnnzoo.output.y": output,
+    }
+
+
+def _recurrent_modules(net: nn.Module) -> int:
+    """Fused nodes we expect: one per layer of every nn.RNN/LSTM/GRU module."""
+    return sum(m.num_layers for m in net.modules() if isinstance(m, nn.RNNBase))
+
+
+def static_checks(proto: Any, net: nn.Module, meta: dict[str, Any]) -> dict[str, Any]:
+    """Graph facts and problems: fused recurrent nodes, GRU formulation, dynamic axes."""
+    nodes = proto.graph.node
+    fused = {op: sum(n.op_type == op for n in nodes) for op in RECURRENT_OPS}
+    problems = []
+    expected = _recurrent_modules(net)
+    if sum(fused.values()) < expected:
+        problems.append(f"{expected} recurrent layers but only {sum(fused.values())} fused ONNX RNN nodes")
+    for n in nodes:
+        if n.op_type == "GRU":
+            lbr = next((a.i for a in n.attribute if a.name == "linear_before_reset"), 0)
+            if lbr != 1:
+                problems.append(f"GRU node {n.name} has linear_before_reset={lbr}; PyTorch needs 1")
+    dims = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in [*proto.graph.input, *proto.graph.output]}
+    want = {"x": [0, 1], "lengths": [0], "y": [0, 1] if meta.get("per_step") else [0]}
+    for name, axes in want.items():
+        for axis in axes:
+            if not isinstance(dims[name][axis], str):
+                problems.append(f"{name} axis {axis} is fixed to {dims[name][axis]} instead of dynamic")
+    return {"fused_nodes": fused, "expected_recurrent_layers": expected, "io_shapes": dims,
+            "node_count": len(nodes), "problems": problems}
+
+
+def _write_test_data(folder: Path, net: NormalizedModel, x: np.ndarray, lengths: np.ndarray) -> None:
+    """ONNX Model Zoo layout: any runtime can re-check the export without rnnzoo."""
+    from onnx import numpy_helper
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        y = net(torch.from_numpy(x), torch.from_numpy(lengths)).numpy()
+    for name, arr, tensor_name in (("input_0", x, "x"), ("input_1", lengths, "lengths"), ("output_0", y, "y")):
+        blob = numpy_helper.from_array(arr, tensor_name).SerializeToString()
+        atomic_write(folder / f"{name}.pb", lambda p, b=blob: p.write_bytes(b))
