@@ -138,7 +138,7 @@ def resolve_source(source: Any) -> tuple[NormalizedModel, dict[str, Any]]:
         inner = source.model if isinstance(source, NormalizedModel) else source
         build = getattr(inner, "rnnzoo_build", None)
         if build is None:
-            raise ExportError("export needs a checkpoint, a TrainResult or a module from rnnzoo.create_model")
+            raise ExportError("export needs a checkpoint, a TrainResult or a rnnzoo.create_model module")
         spec = get_spec(build["name"])
         net = source if isinstance(source, NormalizedModel) else NormalizedModel.identity(
             source, build["input_size"])
@@ -162,11 +162,15 @@ def validation_data(meta: dict[str, Any]) -> SequenceDataset | None:
         ds = load_dataset(name)
     except Exception:  # e.g. the optional package behind a real dataset is gone
         return None
-    splits = split_dataset(ds, cfg.get("val_fraction", 0.2), cfg.get("test_fraction", 0.0), cfg.get("seed", 0))
+    splits = split_dataset(
+        ds, cfg.get("val_fraction", 0.2), cfg.get("test_fraction", 0.0), cfg.get("seed", 0)
+    )
     return splits.val or splits.test
 
 
-def example_batch(meta: dict[str, Any], data: SequenceDataset | None, n: int = 4) -> tuple[np.ndarray, np.ndarray]:
+def example_batch(
+    meta: dict[str, Any], data: SequenceDataset | None, n: int = 4
+) -> tuple[np.ndarray, np.ndarray]:
     """A small ragged batch: real samples when available, else seeded random ones."""
     if data is not None and len(data) >= 1:
         sub = data.subset(np.arange(min(n, len(data))))
@@ -188,7 +192,8 @@ def to_onnx(net: NormalizedModel, meta: dict[str, Any], opset: int) -> Any:
         warnings.simplefilter("ignore")  # the exporter's generic LSTM batch-size advice does not apply
         try:
             torch.onnx.export(
-                net.eval(), (x, lengths), buf, dynamo=False, opset_version=opset,
+                net.eval(), (x, lengths), buf,  # type: ignore[arg-type]
+                dynamo=False, opset_version=opset,
                 input_names=["x", "lengths"], output_names=["y"],
                 dynamic_axes={"x": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "y": y_axes},
             )
@@ -259,6 +264,7 @@ def _write_test_data(folder: Path, net: NormalizedModel, x: np.ndarray, lengths:
     folder.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
         y = net(torch.from_numpy(x), torch.from_numpy(lengths)).numpy()
-    for name, arr, tensor_name in (("input_0", x, "x"), ("input_1", lengths, "lengths"), ("output_0", y, "y")):
-        blob = numpy_helper.from_array(arr, tensor_name).SerializeToString()
-        atomic_write(folder / f"{name}.pb", lambda p, b=blob: p.write_bytes(b))
+    named = (("input_0", x, "x"), ("input_1", lengths, "lengths"), ("output_0", y, "y"))
+    for name, arr, tensor_name in named:
+        blob: bytes = numpy_helper.from_array(arr, tensor_name).SerializeToString()
+        atomic_write(folder / f"{name}.pb", lambda p, b=blob: p.write_bytes(b))  # type: ignore[misc]

@@ -106,7 +106,7 @@ def _reference_runner(path: Path) -> Any:
     from onnx.reference import ReferenceEvaluator
 
     ref = ReferenceEvaluator(str(path))
-    return lambda x, lengths: ref.run(None, {"x": x, "lengths": lengths})[0]
+    return lambda x, lengths: ref.run(None, {"x": x, "lengths": lengths})[0]  # type: ignore[index]
 
 
 def check_parity(

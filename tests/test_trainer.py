@@ -153,7 +153,7 @@ def test_bad_config_is_refused(config, message) -> None:
 
 
 def test_wrong_task_and_unknown_dataset_are_refused() -> None:
-    with pytest.raises(DataError, match="classification model but .* regression dataset"):
+    with pytest.raises(DataError, match=r"classification model but .* regression dataset"):
         rnnzoo.train("gru_classifier", _small("next_value", 60), **FAST)
     with pytest.raises(rnnzoo.UnknownDatasetError, match="Did you mean: sines"):
         rnnzoo.train("gru_classifier", "sinez", **FAST)

@@ -1,0 +1,54 @@
+"""Every registered model, built-in or third-party, passes the conformance kit."""
+
+from __future__ import annotations
+
+import pytest
+
+import rnnzoo
+from rnnzoo import plugins
+from rnnzoo.testing import CHECKS, check_model, parametrize_with_checks
+
+
+@parametrize_with_checks(rnnzoo.list_models())
+def test_conformance(model_name, check) -> None:
+    check(model_name)
+
+
+class _Leaky:
+    """A plugin whose model reads the padding: the kit must catch it."""
+
+    @rnnzoo.hookimpl
+    def rnnzoo_register_models(self, register):
+        import torch
+
+        class LeakyMean(torch.nn.Module):
+            def __init__(self, input_size, output_size, hidden_size=8):
+                super().__init__()
+                self.fc = torch.nn.Linear(input_size, output_size)
+
+            def forward(self, x, lengths=None):
+                return self.fc(x.mean(dim=1))  # averages over padding too: contract violation
+
+        register(rnnzoo.ModelSpec(
+            name="leaky_mean", task="classification", build=LeakyMean, description="broken on purpose",
+            default_hparams={"hidden_size": 8},
+            expected_failures={"training_reduces_loss": "demonstrates expected-failure reporting"},
+        ))
+
+
+def test_kit_catches_a_model_that_reads_padding() -> None:
+    plugins.register_plugin(_Leaky(), "leaky")
+    results = check_model("leaky_mean")
+    assert results["padding_invariance"].startswith("FAILED")
+    assert results["forward_shapes"] == "passed"
+    assert set(results) == set(CHECKS)
+    assert not results["training_reduces_loss"].startswith("FAILED")
+
+
+def test_parametrize_marks_expected_failures() -> None:
+    plugins.register_plugin(_Leaky(), "leaky")
+    marker = parametrize_with_checks(["leaky_mean"])
+    params = marker.args[1]
+    xfails = [p for p in params if any(m.name == "xfail" for m in p.marks)]
+    assert [p.id for p in xfails] == ["leaky_mean-training_reduces_loss"]
+    assert pytest.param  # the decorator is a real pytest parametrize mark

@@ -1,0 +1,141 @@
+"""ONNX export: folder layout, metadata, static checks, variants, and parity that can fail."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+import rnnzoo
+from rnnzoo.data.builtin import sines
+from rnnzoo.errors import ExportError, ParityError
+from rnnzoo.parity import LONG, check_parity
+from rnnzoo.runtime import make_session, run_session
+
+SHAPES = [{}, {"bidirectional": True}, {"num_layers": 2}, {"num_layers": 2, "bidirectional": True}]
+
+
+def _ids(hp: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in hp.items()) or "default"
+
+
+@pytest.mark.parametrize("hp", SHAPES, ids=_ids)
+@pytest.mark.parametrize("name", rnnzoo.list_models())
+def test_every_model_exports_with_parity(name, hp, tmp_path) -> None:
+    model = rnnzoo.create_model(name, input_size=3, output_size=2, hidden_size=16, **hp)
+    result = rnnzoo.export(model, tmp_path, int8=False, fp16=False)
+    parity = result.card["parity"]
+    assert parity["passed"], parity["summary"]
+    names = {c["name"] for c in parity["cases"]}
+    assert {"batch1_len1", "batch64_ragged", f"batch2_len{LONG}", "batch4_extreme_values"} <= names
+    assert {c["runtime"] for c in parity["cases"]} == {"onnxruntime", "reference"}
+    assert not result.card["checks"]["problems"]
+
+
+@pytest.mark.parametrize("name", rnnzoo.list_models(task="regression"))
+def test_per_step_regressors_keep_time_dynamic(name, tmp_path) -> None:
+    if not rnnzoo.get_spec(name).supports_per_step:
+        pytest.skip("no per-step mode")
+    model = rnnzoo.create_model(name, input_size=2, output_size=3, per_step=True, bidirectional=True)
+    result = rnnzoo.export(model, tmp_path, int8=False, fp16=False)
+    assert result.card["checks"]["io_shapes"]["y"][:2] == ["batch", "time"]
+    session = make_session(tmp_path / "model.onnx")
+    out = run_session(session, np.ones((2, 37, 2), np.float32), np.array([37, 4]))
+    assert out.shape == (2, 37, 3) and np.all(out[1, 4:] == 0)
+
+
+@pytest.fixture(scope="module")
+def trained_export(tmp_path_factory):
+    data = sines(n=300, max_len=30)
+    result = rnnzoo.train("lstm_classifier", data, epochs=6, lr=5e-3, quiet=True)
+    folder = tmp_path_factory.mktemp("export") / "lstm_classifier"
+    return rnnzoo.export(result, folder, data=result.splits.val), result
+
+
+def test_folder_layout_and_card(trained_export) -> None:
+    exp, _ = trained_export
+    files = {p.relative_to(exp.folder).as_posix() for p in exp.folder.rglob("*") if p.is_file()}
+    assert files == {
+        "model.onnx", "model.int8.onnx", "model.fp16.onnx", "checkpoint.safetensors", "card.json",
+        "test_data_set_0/input_0.pb", "test_data_set_0/input_1.pb", "test_data_set_0/output_0.pb",
+    }
+    card = json.loads((exp.folder / "card.json").read_text())
+    assert card["rnnzoo.model"] == "lstm_classifier" and card["parity"]["passed"]
+    assert set(card["files"]) == files - {"card.json"}
+    assert "val_accuracy" in card["source_metadata"]["metrics"]
+    assert card["checks"]["fused_nodes"]["LSTM"] == 1
+
+
+def test_metadata_props_are_in_the_onnx_file(trained_export) -> None:
+    exp, _ = trained_export
+    props = {p.key: p.value for p in onnx.load(str(exp.folder / "model.onnx")).metadata_props}
+    assert props["rnnzoo.model"] == "lstm_classifier" and props["rnnzoo.task"] == "classification"
+    assert json.loads(props["rnnzoo.label_names"]) == ["period_4", "period_6", "period_9", "period_14"]
+    assert props["rnnzoo.version"] == rnnzoo.__version__ and "valid leading steps" in props["rnnzoo.input.lengths"]
+
+
+def test_test_data_set_reproduces_with_onnxruntime_alone(trained_export) -> None:
+    exp, _ = trained_export
+    folder = exp.folder / "test_data_set_0"
+    load = lambda n: numpy_helper.to_array(onnx.load_tensor(str(folder / f"{n}.pb")))  # noqa: E731
+    x, lengths, y = load("input_0"), load("input_1"), load("output_0")
+    assert len(set(lengths.tolist())) > 1  # a ragged batch
+    got = run_session(make_session(exp.folder / "model.onnx"), x, lengths)
+    np.testing.assert_allclose(got, y, atol=1e-4, rtol=1e-3)
+
+
+def test_normalization_is_inside_the_graph(trained_export) -> None:
+    exp, result = trained_export
+    assert not np.allclose(result.model.mean.numpy(), 0)  # stats were really fitted
+    val = result.splits.val
+    got = run_session(make_session(exp.folder / "model.onnx"), val.x, val.lengths)
+    accuracy = float(np.mean(got.argmax(1) == val.y))
+    assert accuracy == pytest.approx(result.metrics["val_accuracy"], abs=1e-9)
+
+
+def test_int8_and_fp16_variants_are_smaller_and_agree(trained_export) -> None:
+    variants = trained_export[0].card["variants"]
+    assert variants["int8"]["recurrent_quantized"] and variants["int8"]["size_ratio"] < 0.5
+    assert variants["int8"]["argmax_agreement"] >= 0.95
+    assert variants["fp16"]["size_ratio"] < 0.6 and variants["fp16"]["argmax_agreement"] >= 0.99
+
+
+def test_gru_int8_reports_plainly_that_the_recurrent_op_is_not_quantized(tmp_path) -> None:
+    model = rnnzoo.create_model("gru_classifier", input_size=3, output_size=2)
+    result = rnnzoo.export(model, tmp_path, fp16=False)
+    int8 = result.card["variants"]["int8"]
+    assert int8["recurrent_quantized"] is False and int8["recurrent_ops"] == ["GRU"]
+
+
+def test_parity_fails_loudly_when_the_onnx_model_is_wrong(tmp_path) -> None:
+    model = rnnzoo.create_model("gru_regressor", input_size=3, output_size=2)
+    rnnzoo.export(model, tmp_path, int8=False, fp16=False)
+    proto = onnx.load(str(tmp_path / "model.onnx"))
+    init = next(i for i in proto.graph.initializer if numpy_helper.to_array(i).ndim == 2)
+    arr = numpy_helper.to_array(init).copy()
+    arr[0, 0] += 0.05  # a tiny weight error, as a broken exporter might make
+    init.CopyFrom(numpy_helper.from_array(arr, init.name))
+    onnx.save(proto, str(tmp_path / "model.onnx"))
+    with pytest.raises(ParityError, match="parity FAILED") as err:
+        check_parity(tmp_path)
+    assert {c["runtime"] for c in [c.__dict__ for c in err.value.report.cases] if not c["passed"]} == {
+        "onnxruntime", "reference"}
+
+
+@pytest.mark.parametrize("opset", [17, 20])
+def test_opset_is_selectable(opset, tmp_path) -> None:
+    model = rnnzoo.create_model("rnn_classifier", input_size=2, output_size=3)
+    result = rnnzoo.export(model, tmp_path, opset=opset, int8=False, fp16=False)
+    assert onnx.load(str(tmp_path / "model.onnx")).opset_import[0].version == opset
+    assert result.card["parity"]["passed"]
+
+
+def test_unsupported_opset_and_source_are_refused(tmp_path) -> None:
+    model = rnnzoo.create_model("rnn_classifier", input_size=2, output_size=3)
+    with pytest.raises(ExportError, match="opset 12 is not supported"):
+        rnnzoo.export(model, tmp_path, opset=12)
+    with pytest.raises(ExportError, match="cannot export a int"):
+        rnnzoo.export(3, tmp_path)
