@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt $(PLUGINS)
 	touch $(STAMP)
 
 zoo: setup
-	$(BIN)/rnnzoo list && $(BIN)/rnnzoo plugins
+	$(BIN)/rnnzoo zoo
 
 test: setup
 	$(BIN)/ruff check rnnzoo tests plugins benchmarks

@@ -54,6 +54,9 @@ _LAZY = {
     "save_checkpoint": "rnnzoo.checkpoint",
     "export": "rnnzoo.exporter",
     "check_parity": "rnnzoo.parity",
+    "predict": "rnnzoo.inference",
+    "verify": "rnnzoo.inference",
+    "run_zoo": "rnnzoo.zoo",
 }
 
 

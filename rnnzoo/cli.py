@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -100,3 +101,180 @@ def datasets(pattern: str, as_json: bool) -> None:
         rows.append({"name": name, "task": spec.task, "per_step": spec.per_step,
                      "description": spec.description})
     _emit(rows, as_json, ["name", "task", "per_step", "description"])
+
+
+def _parse_hparams(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """--hp hidden_size=32 --hp bidirectional=true → typed values (JSON, else string)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint="--hp")
+        try:
+            out[key] = json.loads(raw.lower() if raw.lower() in ("true", "false") else raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+@main.command()
+@click.argument("model")
+@click.option("--data", help="Dataset name or file (.npz/.csv/.ts). Default: the model's default dataset.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Run folder [runs/MODEL].")
+@click.option("--epochs", type=int)
+@click.option("--batch-size", type=int)
+@click.option("--lr", type=float)
+@click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"]))
+@click.option("--schedule", type=click.Choice(["none", "cosine", "step", "plateau"]))
+@click.option("--clip-norm", type=float)
+@click.option("--patience", type=int)
+@click.option("--seed", type=int)
+@click.option("--device", default="cpu", show_default=True)
+@click.option("--hp", "hparams", multiple=True, help="Model hyperparameter KEY=VALUE (repeatable).")
+@click.option("--resume", is_flag=True, help="Continue from OUT/last.safetensors.")
+@click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final metrics as JSON.")
+@_friendly
+def train(model: str, data: str | None, out_dir: str | None, hparams: tuple[str, ...], as_json: bool,
+          **opts: Any) -> None:
+    """Train MODEL; writes OUT/model.safetensors, last.safetensors, history.csv/json, curves.png."""
+    from rnnzoo.registry import get_spec
+    from rnnzoo.trainer import train as run
+
+    spec = get_spec(model)
+    dataset = data or spec.default_dataset
+    if dataset is None:
+        raise click.UsageError(f"{model} has no default dataset; pass --data")
+    config = {k: v for k, v in opts.items() if v is not None and v is not False}
+    out = out_dir or f"runs/{model}"
+    result = run(model, dataset, out_dir=out, hparams=_parse_hparams(hparams), **config)
+    if as_json:
+        click.echo(json.dumps({"checkpoint": str(result.checkpoint), **result.metrics}, indent=2))
+    else:
+        metrics = "  ".join(f"{k}={v:.4g}" for k, v in result.metrics.items())
+        click.echo(f"{model}: {metrics}\ncheckpoint: {result.checkpoint}")
+
+
+@main.command("export")
+@click.argument("checkpoint", type=click.Path())
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Export folder [exports/MODEL].")
+@click.option("--opset", type=int, default=18, show_default=True)
+@click.option("--no-int8", is_flag=True, help="Skip the int8 variant.")
+@click.option("--no-fp16", is_flag=True, help="Skip the float16 variant.")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def export_cmd(checkpoint: str, out_dir: str | None, opset: int, no_int8: bool, no_fp16: bool,
+               as_json: bool) -> None:
+    """Export CHECKPOINT (a .safetensors from `rnnzoo train`) to ONNX and verify parity."""
+    from rnnzoo.checkpoint import load_checkpoint
+    from rnnzoo.exporter import export
+
+    ckpt = load_checkpoint(checkpoint)
+    out = out_dir or f"exports/{ckpt.meta['model']}"
+    result = export(ckpt, out, opset=opset, int8=not no_int8, fp16=not no_fp16)
+    if as_json:
+        click.echo(json.dumps({"folder": str(result.folder), "parity": result.card["parity"]["summary"],
+                               "variants": result.card["variants"]}, indent=2))
+    else:
+        click.echo(f"{result.folder}: {result.card['parity']['summary']}")
+
+
+@main.command()
+@click.argument("folder", type=click.Path())
+@click.option("--no-parity", is_flag=True, help="Skip the PyTorch comparison (no torch needed).")
+@click.option("--json", "as_json", is_flag=True)
+@_friendly
+def verify(folder: str, no_parity: bool, as_json: bool) -> None:
+    """Re-check an export FOLDER: hashes, onnx.checker, test_data_set_*, parity vs its checkpoint."""
+    from rnnzoo.inference import verify as run
+
+    report = run(folder, parity=False if no_parity else None)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, default=str))
+    else:
+        for p in report["problems"]:
+            click.echo(f"  ! {p}")
+        extra = f"; {report['parity']['summary']}" if "parity" in report else ""
+        click.echo(f"{folder}: {'ok' if report['passed'] else 'FAILED'}{extra}")
+    if not report["passed"]:
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("folder", type=click.Path())
+@click.argument("data", type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False), help="Write predictions (.csv, .npy or .json).")
+@click.option("--variant", type=click.Choice(["model.onnx", "model.int8.onnx", "model.fp16.onnx"]),
+              default="model.onnx", show_default=True)
+@_friendly
+def predict(folder: str, data: str, out: str | None, variant: str) -> None:
+    """Run the exported model in FOLDER on DATA with onnxruntime only (no torch needed)."""
+    from rnnzoo.inference import predict as run
+
+    result = run(folder, data, out, variant=variant)
+    y = result["outputs"]
+    if out:
+        click.echo(f"wrote {len(y)} predictions to {out}")
+        return
+    names = result["labels"]
+    for i, row in enumerate(y[:20]):
+        is_label = result["task"] == "classification" and names
+        shown = names[int(row.argmax())] if is_label else row.round(4).tolist()
+        click.echo(f"{i}\t{shown}")
+    if len(y) > 20:
+        click.echo(f"... {len(y) - 20} more (use --out)")
+
+
+@main.command()
+@click.argument("pattern", default="*")
+@click.option("--exports", default="exports", show_default=True, type=click.Path(file_okay=False))
+@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--repeats", type=int, default=20, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="Also write the table as JSON.")
+@_friendly
+def bench(pattern: str, exports: str, threads: int, repeats: int, out: str | None) -> None:
+    """Latency of exported models: PyTorch eager vs onnxruntime vs int8, side by side in one run."""
+    import platform
+
+    import onnxruntime
+    import torch
+
+    from rnnzoo.bench import benchmark_zoo
+    from rnnzoo.registry import list_models
+
+    names = [n for n in list_models(pattern) if (Path(exports) / n / "model.onnx").exists()]
+    if not names:
+        raise click.UsageError(f"no exported models under {exports}/; run `rnnzoo zoo` first")
+    rows = benchmark_zoo(Path(exports), names, threads, repeats)
+    click.echo(f"threads={threads} torch={torch.__version__} onnxruntime={onnxruntime.__version__} "
+               f"python={platform.python_version()}")
+    click.echo(f"{'model':<16} {'batch':>5} {'len':>4} {'torch ms':>9} {'ort ms':>8} {'int8 ms':>8} "
+               f"{'speedup':>8}")
+    for r in rows:
+        click.echo(f"{r['model']:<16} {r['batch']:>5} {r['length']:>4} {r['torch_ms']:>9.3f} "
+                   f"{r['onnx_ms']:>8.3f} {r.get('variant_ms', float('nan')):>8.3f} {r['speedup']:>7.2f}x")
+    if out:
+        Path(out).write_text(json.dumps({"threads": threads, "torch": torch.__version__,
+                                         "onnxruntime": onnxruntime.__version__, "rows": rows}, indent=2))
+
+
+@main.command()
+@click.argument("pattern", default="*")
+@click.option("--out", default="exports", show_default=True, type=click.Path(file_okay=False))
+@click.option("--epochs", type=int, help="Override every model's epoch budget (e.g. 2 for a smoke run).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True)
+@_friendly
+def zoo(pattern: str, out: str, epochs: int | None, seed: int, quiet: bool) -> None:
+    """The main job: train, export and verify every model matching PATTERN; write OUT/REPORT.md."""
+    from rnnzoo.zoo import run_zoo
+
+    rows = run_zoo(pattern, out, epochs=epochs, quiet=quiet, seed=seed)
+    for r in rows:
+        status = "pass" if r.passed else f"FAIL {r.error}"
+        value = f"{r.metric}={r.value:.3f}" if r.value is not None else ""
+        parity = "-" if r.max_abs_ort is None else f"{r.max_abs_ort:.1e}"
+        click.echo(f"{r.model:<18} {value:<22} parity={parity:<8} {status}")
+    click.echo(f"{sum(r.passed for r in rows)}/{len(rows)} passed; report: {Path(out) / 'REPORT.md'}")
+    if not all(r.passed for r in rows):
+        sys.exit(1)

@@ -34,6 +34,7 @@ from torch import nn
 from rnnzoo import __version__
 from rnnzoo.checkpoint import Checkpoint, atomic_write, load_checkpoint, save_checkpoint
 from rnnzoo.data.dataset import SequenceDataset
+from rnnzoo.data.split import validation_data
 from rnnzoo.errors import ExportError
 from rnnzoo.normalize import NormalizedModel
 from rnnzoo.registry import get_spec
@@ -148,24 +149,6 @@ def resolve_source(source: Any) -> tuple[NormalizedModel, dict[str, Any]]:
         meta.pop("name")
         return net.eval(), meta
     raise ExportError(f"cannot export a {type(source).__name__}; pass a checkpoint path or a model")
-
-
-def validation_data(meta: dict[str, Any]) -> SequenceDataset | None:
-    """The validation split the checkpoint was trained with, when its dataset is registered."""
-    from rnnzoo.data.split import split_dataset
-    from rnnzoo.registry import list_datasets, load_dataset
-
-    name, cfg = meta.get("dataset"), meta.get("config") or {}
-    if not name or name not in list_datasets():
-        return None
-    try:
-        ds = load_dataset(name)
-    except Exception:  # e.g. the optional package behind a real dataset is gone
-        return None
-    splits = split_dataset(
-        ds, cfg.get("val_fraction", 0.2), cfg.get("test_fraction", 0.0), cfg.get("seed", 0)
-    )
-    return splits.val or splits.test
 
 
 def example_batch(

@@ -133,6 +133,10 @@ def check_parity(
     if net is None:
         net = load_checkpoint(folder / "checkpoint.safetensors").model
     meta = card["source_metadata"]
+    if data is None:
+        from rnnzoo.data.split import validation_data
+
+        data = validation_data(meta)
     tol = get_spec(meta["model"]).tolerance
     report = ParityReport(meta["model"], tol.atol, tol.rtol)
     start = time.perf_counter()

@@ -40,3 +40,37 @@ def plot_history(history: list[dict[str, Any]], path: Path, title: str = "") -> 
     atomic_write(path, lambda p: fig.savefig(p, dpi=90, format="png"))
     plt.close(fig)
     return path
+
+
+def plot_zoo(rows: list[Any], out: Path) -> list[Path]:
+    """training_curves.png (validation loss per model) and parity_latency.png."""
+    plt = _pyplot()
+    if plt is None or not rows:
+        return []
+    from rnnzoo.checkpoint import atomic_write
+
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for r in rows:
+        if r.history:
+            ax.plot([h["epoch"] for h in r.history], [h.get("val_loss", h["train_loss"]) for h in r.history],
+                    marker=".", label=r.model)
+    ax.set(xlabel="epoch", ylabel="validation loss", yscale="log", title="Training curves")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    curves = atomic_write(out / "training_curves.png", lambda p: fig.savefig(p, dpi=90, format="png"))
+    plt.close(fig)
+    done = [r for r in rows if r.max_abs_ort is not None]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    names = [r.model for r in done]
+    a1.barh(names, [max(r.max_abs_ort, 1e-12) for r in done], label="onnxruntime")
+    a1.barh(names, [max(r.max_abs_ref or 1e-12, 1e-12) for r in done], alpha=0.6, label="reference")
+    a1.set(xscale="log", xlabel="parity max abs diff", title="Parity (lower is better)")
+    a1.legend(fontsize=7)
+    a2.barh(names, [r.speedup or 0 for r in done], color="tab:green")
+    a2.axvline(1.0, color="k", lw=0.8)
+    a2.set(xlabel="torch ms / onnxruntime ms", title="ORT speedup")
+    fig.tight_layout()
+    chart = atomic_write(out / "parity_latency.png", lambda p: fig.savefig(p, dpi=90, format="png"))
+    plt.close(fig)
+    return [curves, chart]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -55,3 +56,20 @@ def split_dataset(
         val=ds.subset(val_idx, f"{ds.name}[val]") if len(val_idx) else None,
         test=ds.subset(test_idx, f"{ds.name}[test]") if len(test_idx) else None,
     )
+
+
+def validation_data(meta: dict[str, Any]) -> SequenceDataset | None:
+    """The validation split the checkpoint was trained with, when its dataset is registered."""
+    from rnnzoo.registry import list_datasets, load_dataset
+
+    name, cfg = meta.get("dataset"), meta.get("config") or {}
+    if not name or name not in list_datasets():
+        return None
+    try:
+        ds = load_dataset(name)
+    except Exception:  # e.g. the optional package behind a real dataset is gone
+        return None
+    splits = split_dataset(
+        ds, cfg.get("val_fraction", 0.2), cfg.get("test_fraction", 0.0), cfg.get("seed", 0)
+    )
+    return splits.val or splits.test
