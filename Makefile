@@ -24,7 +24,7 @@ zoo: setup
 	$(BIN)/rnnzoo zoo
 
 test: setup
-	$(BIN)/ruff check rnnzoo tests plugins benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 

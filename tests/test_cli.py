@@ -19,10 +19,10 @@ def invoke(*args: str):
 
 
 def test_list_filters_and_json() -> None:
-    res = invoke("list", "lstm_*", "--json")
+    res = invoke("list", "rnn_*", "--json")
     assert res.exit_code == 0
     rows = json.loads(res.output)
-    assert [r["name"] for r in rows] == ["lstm_classifier", "lstm_regressor"]
+    assert [r["name"] for r in rows] == ["rnn_classifier", "rnn_regressor"]
     assert rows[0]["plugin"] == "rnnzoo"
     res = invoke("list", "--task", "regression")
     assert "gru_regressor" in res.output and "gru_classifier" not in res.output
@@ -114,15 +114,15 @@ def test_bench_prints_a_side_by_side_table(pipeline, tmp_path) -> None:
 
 
 def test_zoo_on_a_small_budget_writes_a_passing_report(tmp_path) -> None:
-    res = invoke("zoo", "gru_*", "--epochs", "2", "--out", str(tmp_path), "--quiet")
+    res = invoke("zoo", "rnn_*", "--epochs", "2", "--out", str(tmp_path), "--quiet")
     assert res.exit_code == 0, res.output
     index = json.loads((tmp_path / "index.json").read_text())
-    assert [m["model"] for m in index["models"]] == ["gru_classifier", "gru_regressor"]
+    assert [m["model"] for m in index["models"]] == ["rnn_classifier", "rnn_regressor"]
     assert all(m["passed"] and m["max_abs_ort"] < 1e-4 for m in index["models"])
     report = (tmp_path / "REPORT.md").read_text()
     assert "2/2 models passed" in report and "![parity_latency](parity_latency.png)" in report
     assert (tmp_path / "parity_latency.png").read_bytes()[:4] == b"\x89PNG"
-    assert (tmp_path / "gru_classifier" / "model.onnx").is_file()
+    assert (tmp_path / "rnn_classifier" / "model.onnx").is_file()
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import onnx
 import pytest
+from helpers import model_variants
 from onnx import numpy_helper
 
 import rnnzoo
@@ -18,12 +19,7 @@ from rnnzoo.runtime import make_session, run_session
 SHAPES = [{}, {"bidirectional": True}, {"num_layers": 2}, {"num_layers": 2, "bidirectional": True}]
 
 
-def _ids(hp: dict) -> str:
-    return ",".join(f"{k}={v}" for k, v in hp.items()) or "default"
-
-
-@pytest.mark.parametrize("hp", SHAPES, ids=_ids)
-@pytest.mark.parametrize("name", rnnzoo.list_models())
+@pytest.mark.parametrize(("name", "hp"), model_variants(SHAPES))
 def test_every_model_exports_with_parity(name, hp, tmp_path) -> None:
     model = rnnzoo.create_model(name, input_size=3, output_size=2, hidden_size=16, **hp)
     result = rnnzoo.export(model, tmp_path, int8=False, fp16=False)
@@ -35,11 +31,9 @@ def test_every_model_exports_with_parity(name, hp, tmp_path) -> None:
     assert not result.card["checks"]["problems"]
 
 
-@pytest.mark.parametrize("name", rnnzoo.list_models(task="regression"))
-def test_per_step_regressors_keep_time_dynamic(name, tmp_path) -> None:
-    if not rnnzoo.get_spec(name).supports_per_step:
-        pytest.skip("no per-step mode")
-    model = rnnzoo.create_model(name, input_size=2, output_size=3, per_step=True, bidirectional=True)
+@pytest.mark.parametrize(("name", "hp"), model_variants([{"bidirectional": True}], per_step=True))
+def test_per_step_regressors_keep_time_dynamic(name, hp, tmp_path) -> None:
+    model = rnnzoo.create_model(name, input_size=2, output_size=3, per_step=True, **hp)
     result = rnnzoo.export(model, tmp_path, int8=False, fp16=False)
     assert result.card["checks"]["io_shapes"]["y"][:2] == ["batch", "time"]
     session = make_session(tmp_path / "model.onnx")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import model_variants
 from torch import nn
 
 import rnnzoo
@@ -23,12 +24,7 @@ def _build(name: str, **hp) -> nn.Module:
     return model.eval()
 
 
-def _ids(hp: dict) -> str:
-    return ",".join(f"{k}={v}" for k, v in hp.items()) or "default"
-
-
-@pytest.mark.parametrize("hp", VARIANTS, ids=_ids)
-@pytest.mark.parametrize("name", rnnzoo.list_models())
+@pytest.mark.parametrize(("name", "hp"), model_variants(VARIANTS))
 def test_output_shapes(name: str, hp: dict) -> None:
     model = _build(name, **hp)
     x, lengths = torch.randn(5, 9, 3), torch.tensor([9, 1, 4, 9, 2])
@@ -36,11 +32,8 @@ def test_output_shapes(name: str, hp: dict) -> None:
     assert model(x).shape == (5, 4)  # lengths=None: every step valid
 
 
-@pytest.mark.parametrize("hp", VARIANTS[:2] + VARIANTS[3:])
-@pytest.mark.parametrize("name", rnnzoo.list_models(task="regression"))
+@pytest.mark.parametrize(("name", "hp"), model_variants(VARIANTS[:2] + VARIANTS[3:], per_step=True))
 def test_per_step_regressor_shapes_and_masking(name: str, hp: dict) -> None:
-    if not rnnzoo.get_spec(name).supports_per_step:
-        pytest.skip(f"{name} has no per-step mode")
     model = _build(name, per_step=True, **hp)
     out = model(torch.randn(3, 7, 3), torch.tensor([7, 2, 5]))
     assert out.shape == (3, 7, 4)
@@ -48,8 +41,7 @@ def test_per_step_regressor_shapes_and_masking(name: str, hp: dict) -> None:
     assert torch.all(out[1, :2] != 0)
 
 
-@pytest.mark.parametrize("hp", VARIANTS)
-@pytest.mark.parametrize("name", rnnzoo.list_models())
+@pytest.mark.parametrize(("name", "hp"), model_variants(VARIANTS))
 def test_padding_never_changes_a_samples_output(name: str, hp: dict) -> None:
     """A sample alone equals the same sample padded with garbage inside a ragged batch."""
     spec = rnnzoo.get_spec(name)

@@ -136,3 +136,15 @@ def test_in_process_plugin_registration_and_removal() -> None:
 def test_plugins_listing_is_json_serializable() -> None:
     rows = json.loads(json.dumps(rnnzoo.list_plugins()))
     assert {"name", "distribution", "version", "status", "errors", "models", "datasets"} <= set(rows[0])
+
+
+def test_in_repo_plugin_distribution_is_discovered_through_its_entry_point() -> None:
+    """plugins/rnnzoo-attention is installed by `make setup` and found via importlib.metadata."""
+    import importlib.metadata as md
+
+    eps = [ep for ep in md.distribution("rnnzoo-attention").entry_points if ep.group == "rnnzoo"]
+    assert [(ep.name, ep.value) for ep in eps] == [("attention", "rnnzoo_attention")]
+    plugins.reload()
+    rec = _record("attention")
+    assert rec["distribution"] == "rnnzoo-attention" and rec["status"] == "ok" and len(rec["models"]) == 4
+    assert rnnzoo.get_spec("gru_attention_classifier").family == "gru_attention"

@@ -9,7 +9,8 @@ from rnnzoo.errors import InvalidHyperparameterError, UnknownDatasetError, Unkno
 
 
 def test_wildcards_and_task_filter() -> None:
-    assert rnnzoo.list_models("lstm_*") == ["lstm_classifier", "lstm_regressor"]
+    assert rnnzoo.list_models("rnn_*") == ["rnn_classifier", "rnn_regressor"]
+    assert rnnzoo.list_models("lstm_c*") == ["lstm_classifier"]
     assert rnnzoo.list_models(["rnn_*", "gru_c*"]) == ["gru_classifier", "rnn_classifier", "rnn_regressor"]
     assert set(rnnzoo.list_models(task="regression")) >= {"rnn_regressor", "gru_regressor"}
     assert "lstm_classifier" not in rnnzoo.list_models(task="regression")
