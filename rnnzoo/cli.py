@@ -161,17 +161,18 @@ def train(model: str, data: str | None, out_dir: str | None, hparams: tuple[str,
 @click.option("--opset", type=int, default=18, show_default=True)
 @click.option("--no-int8", is_flag=True, help="Skip the int8 variant.")
 @click.option("--no-fp16", is_flag=True, help="Skip the float16 variant.")
+@click.option("--streaming", is_flag=True, help="Also write model.streaming.onnx (hidden state in/out).")
 @click.option("--json", "as_json", is_flag=True)
 @_friendly
 def export_cmd(checkpoint: str, out_dir: str | None, opset: int, no_int8: bool, no_fp16: bool,
-               as_json: bool) -> None:
+               streaming: bool, as_json: bool) -> None:
     """Export CHECKPOINT (a .safetensors from `rnnzoo train`) to ONNX and verify parity."""
     from rnnzoo.checkpoint import load_checkpoint
     from rnnzoo.exporter import export
 
     ckpt = load_checkpoint(checkpoint)
     out = out_dir or f"exports/{ckpt.meta['model']}"
-    result = export(ckpt, out, opset=opset, int8=not no_int8, fp16=not no_fp16)
+    result = export(ckpt, out, opset=opset, int8=not no_int8, fp16=not no_fp16, streaming=streaming)
     if as_json:
         click.echo(json.dumps({"folder": str(result.folder), "parity": result.card["parity"]["summary"],
                                "variants": result.card["variants"]}, indent=2))

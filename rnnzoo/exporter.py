@@ -54,7 +54,8 @@ class Export:
 
     @property
     def passed(self) -> bool:
-        return bool(self.card.get("parity", {}).get("passed")) and not self.card["checks"]["problems"]
+        streaming_ok = self.card.get("streaming", {}).get("check", {}).get("passed", True)
+        return bool(self.card.get("parity", {}).get("passed")) and streaming_ok and not self.card["checks"]["problems"]
 
 
 def export(
@@ -66,9 +67,12 @@ def export(
     fp16: bool = True,
     data: SequenceDataset | None = None,
     validate: bool = True,
+    streaming: bool = False,
 ) -> Export:
     """Export a checkpoint (path or loaded), a TrainResult or a ``create_model`` module.
 
+    ``streaming``: also write ``model.streaming.onnx`` (state in, state out),
+    checked chunk by chunk against the whole sequence.
     ``data``: validation samples for the parity check and the int8/fp16
     accuracy-drop check (defaults to the dataset named in the checkpoint).
     Raises :class:`ExportError` for a broken graph and :class:`ParityError`
@@ -95,6 +99,10 @@ def export(
         from rnnzoo.variants import make_variants
 
         card["variants"] = make_variants(folder, meta, data, int8=int8, fp16=fp16)
+    if streaming:
+        from rnnzoo.streaming import export_streaming
+
+        card["streaming"] = export_streaming(net, meta, folder, opset)
     card["export_seconds"] = round(time.perf_counter() - start, 3)
     result = Export(folder, card)
     if validate:
@@ -103,10 +111,12 @@ def export(
         report = check_parity(folder, net=net, data=data, raise_on_fail=False, card=card)
         card["parity"] = report.as_dict()
     write_card(folder, card)
-    if validate and not card["parity"]["passed"]:
+    streaming_ok = card.get("streaming", {}).get("check", {}).get("passed", True)
+    if validate and not (card["parity"]["passed"] and streaming_ok):
         from rnnzoo.errors import ParityError
 
-        raise ParityError(f"{folder}: {card['parity']['summary']}", card["parity"])
+        raise ParityError(f"{folder}: {card['parity']['summary']}; streaming: {card.get('streaming')}",
+                          card["parity"])
     return result
 
 

@@ -133,3 +133,22 @@ def test_unsupported_opset_and_source_are_refused(tmp_path) -> None:
         rnnzoo.export(model, tmp_path, opset=12)
     with pytest.raises(ExportError, match="cannot export a int"):
         rnnzoo.export(3, tmp_path)
+
+
+@pytest.mark.parametrize(("name", "hp"), [("lstm_classifier", {"num_layers": 2}), ("gru_regressor", {"per_step": True}),
+                                          ("rnn_regressor", {})])
+def test_streaming_export_chunks_equal_the_whole_sequence(name, hp, tmp_path) -> None:
+    model = rnnzoo.create_model(name, input_size=3, output_size=2, **hp)
+    result = rnnzoo.export(model, tmp_path, streaming=True, int8=False, fp16=False)
+    stream = result.card["streaming"]
+    assert stream["check"]["passed"] and [c["name"] for c in stream["check"]["cases"]] == [
+        "chunks_of_1", "chunks_of_7", "chunks_of_25"]
+    assert all(c["max_abs"] < 1e-5 for c in stream["check"]["cases"])
+    inputs = [i.name for i in onnx.load(str(tmp_path / "model.streaming.onnx")).graph.input]
+    assert inputs[0] == "x" and inputs[1:] == stream["state_inputs"]
+
+
+def test_bidirectional_models_cannot_stream(tmp_path) -> None:
+    model = rnnzoo.create_model("gru_classifier", input_size=3, output_size=2, bidirectional=True)
+    with pytest.raises(ExportError, match="cannot stream: a bidirectional model"):
+        rnnzoo.export(model, tmp_path, streaming=True)
