@@ -71,20 +71,40 @@ def list_cmd(pattern: str, task: str | None, as_json: bool) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--check", is_flag=True, help="Also build each model and check the forward contract.")
 @_friendly
-def plugins(as_json: bool) -> None:
+def plugins(as_json: bool, check: bool) -> None:
     """List plugin distributions: version, status and what each registered."""
     from rnnzoo.plugins import list_plugins
 
     rows = list_plugins()
+    if check:
+        _check_contracts(rows)
     if as_json:
         _emit(rows, True, [])
-        return
+    else:
+        for r in rows:
+            what = ", ".join(r["models"] + r["datasets"]) or "-"
+            click.echo(f"{r['distribution']} {r['version']} [{r['name']}] {r['status']}: {what}")
+            for err in r["errors"]:
+                click.echo(f"    ! {err}")
+    if check and any(r["status"] == "error" for r in rows):
+        sys.exit(1)
+
+
+def _check_contracts(rows: list[dict[str, Any]]) -> None:
+    """Mark plugins whose models break the forward contract, naming the check and the fix."""
+    from rnnzoo.testing import CONTRACT_CHECKS, check_model
+
     for r in rows:
-        what = ", ".join(r["models"] + r["datasets"]) or "-"
-        click.echo(f"{r['distribution']} {r['version']} [{r['name']}] {r['status']}: {what}")
-        for err in r["errors"]:
-            click.echo(f"    ! {err}")
+        for model in r["models"]:
+            for check, outcome in check_model(model, CONTRACT_CHECKS).items():
+                if outcome.startswith("FAILED"):
+                    r["status"] = "error"
+                    r["errors"].append(
+                        f"model {model} fails {check}: {outcome[8:].splitlines()[0][:200]} "
+                        f"(fix the model in {r['distribution']}; run rnnzoo.testing.check_model({model!r}))"
+                    )
 
 
 @main.command()
@@ -279,3 +299,15 @@ def zoo(pattern: str, out: str, epochs: int | None, seed: int, quiet: bool) -> N
     click.echo(f"{sum(r.passed for r in rows)}/{len(rows)} passed; report: {Path(out) / 'REPORT.md'}")
     if not all(r.passed for r in rows):
         sys.exit(1)
+
+
+@main.command("new-plugin")
+@click.argument("name")
+@click.option("--dir", "parent", default=".", show_default=True, type=click.Path(file_okay=False))
+@_friendly
+def new_plugin(name: str, parent: str) -> None:
+    """Write a working plugin distribution rnnzoo-NAME (model, entry point, conformance test)."""
+    from rnnzoo.scaffold import new_plugin as scaffold
+
+    root = scaffold(name, parent)
+    click.echo(f"created {root}\nnext: pip install -e {root} && pytest {root}/tests")

@@ -33,13 +33,14 @@ class _Streaming(nn.Module):
         self.net = net
 
     def forward(self, x: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out, new_state = self.net.model.stream((x - self.net.mean) / self.net.std, list(state))
+        model: Any = self.net.model  # a streaming model (see the module docstring)
+        out, new_state = model.stream((x - self.net.mean) / self.net.std, list(state))
         return (out, *new_state)
 
 
 def export_streaming(net: NormalizedModel, meta: dict[str, Any], folder: Path, opset: int) -> dict[str, Any]:
     """Write model.streaming.onnx and verify chunked == whole; returns the card entry."""
-    inner = net.model
+    inner: Any = net.model
     if not get_spec(meta["model"]).supports_streaming or not hasattr(inner, "stream"):
         raise ExportError(f"{meta['model']} does not support streaming (ModelSpec.supports_streaming)")
     try:
@@ -74,7 +75,7 @@ def check_streaming(net: NormalizedModel, meta: dict[str, Any], path: Path, n_st
     x = rng.normal(size=(3, 60, meta["input_size"])).astype(np.float32)
     with torch.no_grad():
         want = net(torch.from_numpy(x)).numpy()
-        hidden = net.model.initial_state(3)[0].shape[-1]
+        hidden = net.model.initial_state(3)[0].shape[-1]  # type: ignore[operator]
     tol = get_spec(meta["model"]).tolerance
     cases = []
     for chunk in (1, 7, 25):

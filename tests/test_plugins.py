@@ -148,3 +148,33 @@ def test_in_repo_plugin_distribution_is_discovered_through_its_entry_point() -> 
     rec = _record("attention")
     assert rec["distribution"] == "rnnzoo-attention" and rec["status"] == "ok" and len(rec["models"]) == 4
     assert rnnzoo.get_spec("gru_attention_classifier").family == "gru_attention"
+
+
+def test_plugins_check_reports_a_model_that_breaks_the_forward_contract(fake_dist) -> None:
+    from click.testing import CliRunner
+
+    from rnnzoo.cli import main
+
+    src = '''
+import rnnzoo, torch
+
+class Leaky(torch.nn.Module):
+    def __init__(self, input_size, output_size):
+        super().__init__()
+        self.fc = torch.nn.Linear(input_size, output_size)
+    def forward(self, x, lengths=None):
+        return self.fc(x.sum(dim=1))   # sums the padding too
+
+@rnnzoo.hookimpl
+def rnnzoo_register_models(register):
+    register(rnnzoo.ModelSpec(name="leaky_sum", task="classification", build=Leaky, description="leaks"))
+'''
+    fake_dist("acme-leaky", "acme_leaky_plugin", src)
+    plugins.reload()
+    res = CliRunner().invoke(main, ["plugins", "--check", "--json"])
+    assert res.exit_code == 1
+    rec = next(r for r in json.loads(res.output) if r["name"] == "acme_leaky_plugin")
+    assert rec["status"] == "error" and "leaky_sum fails padding_invariance" in rec["errors"][0]
+    assert "fix the model in acme-leaky" in rec["errors"][0]
+    builtin = next(r for r in json.loads(res.output) if r["name"] == "builtin_models")
+    assert builtin["status"] == "ok"
