@@ -34,7 +34,7 @@ def main() -> None:
     print(f"threads={args.threads} torch={torch.__version__} onnxruntime={onnxruntime.__version__} "
           f"python={platform.python_version()} machine={platform.machine()}")
     rows = []
-    header = (f"{'model':<16} {'export+parity s':>15} {'fp32 KiB':>9} {'int8 KiB':>9} {'batch':>5} {'len':>4} "
+    header = (f"{'model':<26} {'export+parity s':>15} {'fp32 KiB':>9} {'int8 KiB':>9} {'batch':>5} {'len':>4} "
               f"{'torch ms':>9} {'ort ms':>8} {'int8 ms':>8} {'torch/ort':>9} {'fp32/int8':>9}")
     print(header)
     for name in rnnzoo.list_models(args.pattern):
@@ -53,7 +53,7 @@ def main() -> None:
                     row = {"model": name, "export_parity_s": export_s, "fp32_kib": sizes[0], "int8_kib": sizes[1],
                            "batch": batch, "length": length, **r}
                     rows.append(row)
-                    print(f"{name:<16} {export_s:>15.2f} {sizes[0]:>9.1f} {sizes[1]:>9.1f} {batch:>5} {length:>4} "
+                    print(f"{name:<26} {export_s:>15.2f} {sizes[0]:>9.1f} {sizes[1]:>9.1f} {batch:>5} {length:>4} "
                           f"{r['torch_ms']:>9.3f} {r['onnx_ms']:>8.3f} {r['variant_ms']:>8.3f} "
                           f"{r['speedup']:>8.2f}x {r['onnx_ms'] / r['variant_ms']:>8.2f}x", flush=True)
     if args.json:
