@@ -63,8 +63,11 @@ def plot_zoo(rows: list[Any], out: Path) -> list[Path]:
     done = [r for r in rows if r.max_abs_ort is not None]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))
     names = [r.model for r in done]
-    a1.barh(names, [max(r.max_abs_ort, 1e-12) for r in done], label="onnxruntime")
-    a1.barh(names, [max(r.max_abs_ref or 1e-12, 1e-12) for r in done], alpha=0.6, label="reference")
+    ys = list(range(len(done)))
+    a1.barh([y + 0.2 for y in ys], [max(r.max_abs_ort, 1e-12) for r in done], height=0.4, label="onnxruntime")
+    a1.barh([y - 0.2 for y in ys], [max(r.max_abs_ref or 1e-12, 1e-12) for r in done], height=0.4,
+            label="onnx.reference")
+    a1.set_yticks(ys, names)
     a1.set(xscale="log", xlabel="parity max abs diff", title="Parity (lower is better)")
     a1.legend(fontsize=7)
     a2.barh(names, [r.speedup or 0 for r in done], color="tab:green")

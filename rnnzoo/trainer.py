@@ -96,10 +96,12 @@ def train(model_or_name: str | nn.Module, data: str | Path | SequenceDataset, **
     ``data`` is a registered dataset name, a file (.npz/.csv/.ts) or a
     SequenceDataset. ``config`` keys are the fields of :class:`TrainConfig`.
     """
+    task = None
     if isinstance(model_or_name, str):
-        config = {**get_spec(model_or_name).train_defaults, **config}
+        spec = get_spec(model_or_name)
+        config, task = {**spec.train_defaults, **config}, spec.task
     cfg = TrainConfig(**config)
-    ds = resolve_data(data)
+    ds = resolve_data(data, task)
     splits = split_dataset(ds, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     torch.manual_seed(cfg.seed)
     net, build = _prepare_model(model_or_name, splits.train, cfg)
@@ -107,7 +109,8 @@ def train(model_or_name: str | nn.Module, data: str | Path | SequenceDataset, **
     return loop.run()
 
 
-def resolve_data(data: str | Path | SequenceDataset) -> SequenceDataset:
+def resolve_data(data: str | Path | SequenceDataset, task: str | None = None) -> SequenceDataset:
+    """A dataset name, a file (.npz/.csv need ``task``; .ts says its own) or a SequenceDataset."""
     if isinstance(data, SequenceDataset):
         return data
     from rnnzoo.registry import list_datasets, load_dataset
@@ -117,7 +120,7 @@ def resolve_data(data: str | Path | SequenceDataset) -> SequenceDataset:
     if Path(data).suffix:
         from rnnzoo.data.loaders import load_file
 
-        return load_file(Path(data))
+        return load_file(Path(data), task=task)
     return load_dataset(str(data))  # raises UnknownDatasetError with suggestions
 
 

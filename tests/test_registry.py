@@ -51,3 +51,12 @@ def test_bad_hyperparameters_are_refused_by_name(hparams, message) -> None:
 def test_bad_sizes_are_refused() -> None:
     with pytest.raises(InvalidHyperparameterError, match="input_size"):
         rnnzoo.create_model("gru_classifier", input_size=0, output_size=2)
+
+
+def test_import_and_listing_do_not_import_torch() -> None:
+    """The CLI and edge inference start fast: torch loads only when a model is built."""
+    import subprocess
+    import sys
+
+    code = "import sys, rnnzoo; rnnzoo.list_models(); rnnzoo.list_datasets(); assert 'torch' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

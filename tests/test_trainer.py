@@ -165,3 +165,33 @@ def test_balanced_class_weights_and_test_split() -> None:
     )
     assert {"test_accuracy", "test_macro_f1", "val_accuracy"} <= set(result.metrics)
     assert len(result.splits.test) + len(result.splits.val) + len(result.splits.train) == 240
+
+
+def test_cli_style_file_input_takes_the_task_from_the_model(tmp_path) -> None:
+    data = _small("sines", 120)
+    np.savez(tmp_path / "d.npz", X=data.x, y=data.y, lengths=data.lengths)
+    result = rnnzoo.train("gru_classifier", str(tmp_path / "d.npz"), epochs=1, **FAST)
+    assert result.meta["dataset"] == str(tmp_path / "d.npz") and result.meta["task"] == "classification"
+
+
+def test_real_dataset_japanese_vowels_standard_split() -> None:
+    """The UCI Japanese Vowels set from the sktime wheel: 270 train / 370 test, 9 speakers."""
+    pytest.importorskip("sktime", reason="the `real` extra provides the data file")
+    data = rnnzoo.load_dataset("japanese_vowels")
+    assert len(data) == 640 and data.num_features == 12 and data.output_size == 9
+    assert (data.lengths.min(), data.lengths.max()) == (7, 29)
+    result = rnnzoo.train("gru_classifier", data, epochs=12, lr=5e-3, quiet=True)
+    assert len(result.splits.test) == 370  # the standard test split, never trained on
+    assert result.metrics["test_accuracy"] >= 0.90, result.metrics
+
+
+def test_validation_split_is_stratified_and_seeded() -> None:
+    from rnnzoo.data.split import split_dataset
+
+    data = _small("sines", 400)
+    a, b = split_dataset(data, 0.25, 0.0, seed=7), split_dataset(data, 0.25, 0.0, seed=7)
+    assert np.array_equal(a.val.y, b.val.y) and np.array_equal(a.val.x, b.val.x)
+    overall = np.bincount(data.y, minlength=4) / len(data)
+    in_val = np.bincount(a.val.y, minlength=4) / len(a.val)
+    assert np.abs(overall - in_val).max() < 0.03
+    assert len(a.val) + len(a.train) == 400
