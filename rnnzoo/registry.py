@@ -113,29 +113,40 @@ def _unknown(kind: str, name: str, known: list[str]) -> str:
     )
 
 
-def _match(names: list[str], pattern: str | list[str]) -> list[str]:
+def _table(kind: str) -> dict[str, Any]:
+    from rnnzoo.plugins import catalog
+
+    cat = catalog()
+    return cat.models if kind == "model" else cat.datasets
+
+
+def _names(kind: str, pattern: str | list[str], task: str | None) -> list[str]:
+    """Registered names of ``kind`` matching shell wildcard(s), optionally one task."""
+    names = [n for n, s in _table(kind).items() if task is None or s.task == task]
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
     return sorted(n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns))
 
 
-def list_models(pattern: str | list[str] = "*", task: str | None = None) -> list[str]:
-    """Names of registered models matching shell wildcard(s), optionally one task."""
+def _get(kind: str, name: str, error: type[UnknownModelError]) -> Any:
+    """The spec called ``name``; a duplicate names both plugins, an unknown name suggests close ones."""
     from rnnzoo.plugins import catalog
 
-    specs = catalog().models
-    names = [n for n, s in specs.items() if task is None or s.task == task]
-    return _match(names, pattern)
+    catalog().raise_if_duplicate(kind, name)
+    table = _table(kind)
+    if name not in table:
+        raise error(_unknown(kind, name, sorted(table)))
+    return table[name]
+
+
+def list_models(pattern: str | list[str] = "*", task: str | None = None) -> list[str]:
+    """Names of registered models matching shell wildcard(s), optionally one task."""
+    return _names("model", pattern, task)
 
 
 def get_spec(name: str) -> ModelSpec:
     """The registered :class:`ModelSpec` called ``name``."""
-    from rnnzoo.plugins import catalog
-
-    cat = catalog()
-    cat.raise_if_duplicate("model", name)
-    if name not in cat.models:
-        raise UnknownModelError(_unknown("model", name, sorted(cat.models)))
-    return cat.models[name]
+    spec: ModelSpec = _get("model", name, UnknownModelError)
+    return spec
 
 
 def resolve_hparams(spec: ModelSpec, hparams: Mapping[str, Any]) -> dict[str, Any]:
@@ -167,22 +178,13 @@ def create_model(name: str, *, input_size: int, output_size: int, **hparams: Any
 
 def list_datasets(pattern: str | list[str] = "*", task: str | None = None) -> list[str]:
     """Names of registered datasets matching shell wildcard(s), optionally one task."""
-    from rnnzoo.plugins import catalog
-
-    specs = catalog().datasets
-    names = [n for n, s in specs.items() if task is None or s.task == task]
-    return _match(names, pattern)
+    return _names("dataset", pattern, task)
 
 
 def get_dataset_spec(name: str) -> DatasetSpec:
     """The registered :class:`DatasetSpec` called ``name``."""
-    from rnnzoo.plugins import catalog
-
-    cat = catalog()
-    cat.raise_if_duplicate("dataset", name)
-    if name not in cat.datasets:
-        raise UnknownDatasetError(_unknown("dataset", name, sorted(cat.datasets)))
-    return cat.datasets[name]
+    spec: DatasetSpec = _get("dataset", name, UnknownDatasetError)
+    return spec
 
 
 def load_dataset(name: str, **kwargs: Any) -> SequenceDataset:

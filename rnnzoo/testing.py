@@ -30,10 +30,7 @@ INPUT_SIZE, OUTPUT_SIZE = 3, 4
 
 def _spec_and_model(name: str, **extra: Any) -> tuple[ModelSpec, torch.nn.Module]:
     torch.manual_seed(0)
-    spec = get_spec(name)
-    if spec.supports_per_step and "per_step" not in extra:
-        extra = {**extra}
-    return spec, create_model(name, input_size=INPUT_SIZE, output_size=OUTPUT_SIZE, **extra).eval()
+    return get_spec(name), create_model(name, input_size=INPUT_SIZE, output_size=OUTPUT_SIZE, **extra).eval()
 
 
 def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,15 +38,10 @@ def _batch(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(5, 11, INPUT_SIZE, generator=g), torch.tensor([11, 1, 6, 3, 11])
 
 
-def _expected_shape(spec: ModelSpec, per_step: bool, b: int, t: int) -> tuple[int, ...]:
-    return (b, t, OUTPUT_SIZE) if per_step else (b, OUTPUT_SIZE)
-
-
 def check_builds_with_defaults(name: str) -> None:
-    spec, model = _spec_and_model(name)
+    _, model = _spec_and_model(name)
     assert isinstance(model, torch.nn.Module), f"{name}: build must return a torch.nn.Module"
     assert sum(p.numel() for p in model.parameters()) > 0, f"{name}: the model has no parameters"
-    assert not spec.default_hparams or "per_step" not in spec.default_hparams or spec.supports_per_step
 
 
 def check_forward_shapes(name: str) -> None:
@@ -57,10 +49,10 @@ def check_forward_shapes(name: str) -> None:
     x, lengths = _batch()
     with torch.no_grad():
         for out in (model(x, lengths), model(x)):
-            assert tuple(out.shape) == _expected_shape(spec, False, 5, 11), f"{name}: got {tuple(out.shape)}"
+            assert tuple(out.shape) == (5, OUTPUT_SIZE), f"{name}: expected (5, {OUTPUT_SIZE}), got {tuple(out.shape)}"
             assert out.dtype == torch.float32 and torch.isfinite(out).all()
         if spec.supports_per_step:
-            per_step = create_model(name, input_size=INPUT_SIZE, output_size=OUTPUT_SIZE, per_step=True).eval()
+            _, per_step = _spec_and_model(name, per_step=True)
             assert tuple(per_step(x, lengths).shape) == (5, 11, OUTPUT_SIZE)
 
 
