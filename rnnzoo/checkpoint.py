@@ -10,9 +10,6 @@ safetensors body) and JSON (in the header).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from rnnzoo.atomic import atomic_write
 from rnnzoo.errors import CheckpointError, RnnzooError
 from rnnzoo.normalize import NormalizedModel
 
@@ -36,23 +34,6 @@ class Checkpoint:
     meta: dict[str, Any]
     train_state: dict[str, Any] | None = None
     path: Path | None = None
-
-
-def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
-    """Write through a temp file in the same folder, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def flatten_state(obj: Any, tensors: dict[str, torch.Tensor], prefix: str) -> Any:
@@ -113,15 +94,31 @@ def _parse_meta(path: Path, header: dict[str, str]) -> dict[str, Any]:
         meta = json.loads(header["rnnzoo"])
     except (KeyError, json.JSONDecodeError) as exc:
         raise CheckpointError(f"{path} has no valid rnnzoo metadata; was it written by rnnzoo?") from exc
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: rnnzoo metadata is not a JSON object; the file was edited")
     missing = [k for k in _REQUIRED if k not in meta]
     if missing:
         raise CheckpointError(f"{path}: metadata is missing {', '.join(missing)}; the file was edited")
-    if not isinstance(meta["format_version"], int) or meta["format_version"] > FORMAT_VERSION:
+    version = meta["format_version"]
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise CheckpointError(f"{path}: format_version {version!r} is not a valid format; the file was edited")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
-            f"{path} uses checkpoint format {meta['format_version']!r}; this rnnzoo reads up to "
-            f"{FORMAT_VERSION}. Upgrade rnnzoo."
+            f"{path} uses checkpoint format {version}; this rnnzoo reads up to {FORMAT_VERSION}. Upgrade rnnzoo."
         )
+    _check_types(path, meta)
     return meta
+
+
+def _check_types(path: Path, meta: dict[str, Any]) -> None:
+    """An edited header must fail here, by name, not as a TypeError deep inside a model constructor."""
+    problems = [k for k in ("model", "task") if not isinstance(meta[k], str)]
+    problems += [k for k in ("input_size", "output_size")
+                 if isinstance(meta[k], bool) or not isinstance(meta[k], int) or meta[k] < 1]
+    if not isinstance(meta["hparams"], dict):
+        problems.append("hparams")
+    if problems:
+        raise CheckpointError(f"{path}: metadata {', '.join(problems)} of the wrong type; the file was edited")
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -135,14 +132,24 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         inner = create_model(
             meta["model"], input_size=meta["input_size"], output_size=meta["output_size"], **meta["hparams"]
         )
-    except RnnzooError as exc:
+    except (RnnzooError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild model {meta['model']!r}: {exc}") from exc
     model = NormalizedModel.identity(inner, meta["input_size"])
     _load_weights(path, model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    train_state = None
-    if "train_state" in header:
-        train_state = unflatten_state(json.loads(header["train_state"]), tensors)
+    train_state = _parse_train_state(path, header, tensors)
     return Checkpoint(model=model.eval(), meta=meta, train_state=train_state, path=path)
+
+
+def _parse_train_state(path: Path, header: dict[str, str], tensors: dict[str, torch.Tensor]) -> dict[str, Any] | None:
+    if "train_state" not in header:
+        return None
+    try:
+        state = unflatten_state(json.loads(header["train_state"]), tensors)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: resume state is unreadable ({exc!r}); start a fresh run") from exc
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: resume state is not a mapping; start a fresh run")
+    return state
 
 
 def _load_weights(path: Path, model: nn.Module, state: dict[str, torch.Tensor]) -> None:

@@ -19,10 +19,15 @@ Folder layout (``exports/<model>/``)::
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
+import shutil
+import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +37,8 @@ import torch
 from torch import nn
 
 from rnnzoo import __version__
-from rnnzoo.checkpoint import Checkpoint, atomic_write, load_checkpoint, save_checkpoint
+from rnnzoo.atomic import atomic_write
+from rnnzoo.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from rnnzoo.data.dataset import SequenceDataset
 from rnnzoo.data.split import validation_data
 from rnnzoo.errors import ExportError
@@ -81,10 +87,52 @@ def export(
     if opset not in SUPPORTED_OPSETS:
         raise ExportError(f"opset {opset} is not supported; use one of {list(SUPPORTED_OPSETS)}")
     net, meta = resolve_source(source)
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
+    target = Path(out_dir)
     data = data if data is not None else validation_data(meta)
+    with staged_folder(target) as folder:
+        card = _write_folder(folder, net, meta, opset, data, int8=int8, fp16=fp16, streaming=streaming,
+                             validate=validate)
+    streaming_ok = card.get("streaming", {}).get("check", {}).get("passed", True)
+    if validate and not (card["parity"]["passed"] and streaming_ok):
+        from rnnzoo.errors import ParityError
+
+        raise ParityError(f"{target}: {card['parity']['summary']}; streaming: {card.get('streaming')}",
+                          card["parity"])
+    return Export(target, card)
+
+
+@contextlib.contextmanager
+def staged_folder(target: Path) -> Iterator[Path]:
+    """Build the export in a hidden sibling folder, then swap it in whole.
+
+    A killed export leaves the previous export (or nothing) in place, never a
+    mix, and files of an earlier export (an int8 file, a streaming graph) can
+    never end up hashed into the new card. Folders that are not rnnzoo
+    exports are refused rather than replaced.
+    """
+    if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / CARD_FILE).is_file())):
+        raise ExportError(f"{target} exists and is not an rnnzoo export folder; export into a new or empty folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".export", dir=target.parent))
+    os.chmod(stage, 0o755)  # mkdtemp makes it private; an export folder is meant to be shared
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    old = stage.with_suffix(".old")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(stage, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_folder(
+    folder: Path, net: NormalizedModel, meta: dict[str, Any], opset: int, data: SequenceDataset | None, *,
+    int8: bool, fp16: bool, streaming: bool, validate: bool,
+) -> dict[str, Any]:
+    """Every file of an export plus its card; returns the card."""
+    start = time.perf_counter()
     proto = to_onnx(net, meta, opset)
     checks = static_checks(proto, net, meta)
     atomic_write(folder / MODEL_FILE, lambda p: p.write_bytes(proto.SerializeToString()))
@@ -104,20 +152,13 @@ def export(
 
         card["streaming"] = export_streaming(net, meta, folder, opset)
     card["export_seconds"] = round(time.perf_counter() - start, 3)
-    result = Export(folder, card)
     if validate:
         from rnnzoo.parity import check_parity
 
         report = check_parity(folder, net=net, data=data, raise_on_fail=False, card=card)
         card["parity"] = report.as_dict()
     write_card(folder, card)
-    streaming_ok = card.get("streaming", {}).get("check", {}).get("passed", True)
-    if validate and not (card["parity"]["passed"] and streaming_ok):
-        from rnnzoo.errors import ParityError
-
-        raise ParityError(f"{folder}: {card['parity']['summary']}; streaming: {card.get('streaming')}",
-                          card["parity"])
-    return result
+    return card
 
 
 def write_card(folder: Path, card: dict[str, Any]) -> None:

@@ -47,39 +47,51 @@ def make_loss(task: str, loss: str | None, class_weights: torch.Tensor | None) -
 
 
 class MetricAccumulator:
-    """Running loss and task metrics over batches; padded steps are never counted."""
+    """Running loss and task metrics over batches; padded steps are never counted.
+
+    All state is sums in one float64 vector (loss, weight, squared/absolute
+    error, count, then a confusion matrix for classifiers), so distributed
+    training can add the ranks' vectors with one all-reduce and get exactly
+    the metrics of the whole epoch.
+    """
 
     def __init__(self, task: str, num_classes: int) -> None:
         self.task, self.k = task, num_classes
-        self.loss_sum = self.weight = 0.0
-        self.preds: list[np.ndarray] = []
-        self.labels: list[np.ndarray] = []
-        self.sq = self.ab = self.count = 0.0
+        conf = num_classes * num_classes if task == "classification" else 0
+        self.state = np.zeros(5 + conf, dtype=np.float64)
 
     def add(self, loss: float, out: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor) -> None:
-        n = float(len(y))
-        self.loss_sum += loss * n
-        self.weight += n
         out, y = out.detach(), y.detach()
         if self.task == "classification":
-            self.preds.append(out.argmax(dim=1).cpu().numpy())
-            self.labels.append(y.cpu().numpy())
+            pred = out.argmax(dim=1).cpu().numpy()
+            np.add.at(self.state[5:], y.cpu().numpy() * self.k + pred, 1.0)
+            self.state[:2] += (loss * len(y), len(y))
             return
-        if out.dim() == 3:
+        if out.dim() == 3:  # per-step loss is a mean over valid steps, so weigh it by them
             mask = step_mask(lengths, out.shape[1])
             out, y = out[mask], y[mask]
         err = (out - y).double()
-        self.sq += float((err**2).sum())
-        self.ab += float(err.abs().sum())
-        self.count += float(err.numel())
+        n = float(len(err))
+        self.state[:5] += (loss * n, n, float((err**2).sum()), float(err.abs().sum()), float(err.numel()))
 
     def result(self) -> dict[str, float]:
-        res = {"loss": self.loss_sum / max(self.weight, 1.0)}
+        loss_sum, weight, sq, ab, count = self.state[:5]
+        res = {"loss": float(loss_sum / max(weight, 1.0))}
         if self.task == "classification":
-            pred, labels = np.concatenate(self.preds), np.concatenate(self.labels)
-            return {**res, **classification_scores(pred, labels, self.k)}
-        mse = self.sq / max(self.count, 1.0)
-        return {**res, "mse": mse, "rmse": mse**0.5, "mae": self.ab / max(self.count, 1.0)}
+            return {**res, **confusion_scores(self.state[5:].reshape(self.k, self.k))}
+        mse = float(sq / max(count, 1.0))
+        return {**res, "mse": mse, "rmse": mse**0.5, "mae": float(ab / max(count, 1.0))}
+
+
+def confusion_scores(conf: np.ndarray) -> dict[str, float]:
+    """Accuracy and macro-F1 from a [true, predicted] count matrix (classes absent from both are skipped)."""
+    tp = np.diag(conf)
+    denom = conf.sum(axis=0) + conf.sum(axis=1)
+    present = denom > 0
+    f1 = 2 * tp[present] / denom[present]
+    total = conf.sum()
+    return {"accuracy": float(tp.sum() / total) if total else 0.0,
+            "macro_f1": float(f1.mean()) if present.any() else 0.0}
 
 
 def classification_scores(pred: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, float]:

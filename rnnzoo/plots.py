@@ -35,7 +35,7 @@ def plot_history(history: list[dict[str, Any]], path: Path, title: str = "") -> 
         ax.grid(alpha=0.3)
     fig.suptitle(title or path.parent.name)
     fig.tight_layout()
-    from rnnzoo.checkpoint import atomic_write
+    from rnnzoo.atomic import atomic_write
 
     atomic_write(path, lambda p: fig.savefig(p, dpi=90, format="png"))
     plt.close(fig)
@@ -47,7 +47,7 @@ def plot_zoo(rows: list[Any], out: Path) -> list[Path]:
     plt = _pyplot()
     if plt is None or not rows:
         return []
-    from rnnzoo.checkpoint import atomic_write
+    from rnnzoo.atomic import atomic_write
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for r in rows:

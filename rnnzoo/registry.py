@@ -153,7 +153,7 @@ def resolve_hparams(spec: ModelSpec, hparams: Mapping[str, Any]) -> dict[str, An
     """Defaults overlaid with ``hparams``; unknown keys are refused by name."""
     allowed = set(spec.default_hparams) | ({"per_step"} if spec.supports_per_step else set())
     unknown = sorted(set(hparams) - allowed)
-    if spec.default_hparams and unknown:
+    if unknown:
         raise InvalidHyperparameterError(
             f"model {spec.name!r} has no hyperparameter {', '.join(map(repr, unknown))}; "
             f"accepted: {', '.join(sorted(allowed))}"

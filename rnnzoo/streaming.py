@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnzoo.checkpoint import atomic_write
+from rnnzoo.atomic import atomic_write
 from rnnzoo.errors import ExportError
 from rnnzoo.normalize import NormalizedModel
 from rnnzoo.parity import compare

@@ -151,9 +151,28 @@ def _prepare_model(
         raise DataError(
             f"{spec.name} expects {build['input_size']} features, {train.name} has {train.num_features}"
         )
+    _check_fits(spec.name, build, train)
     mean, std = fit_scaler(train.x, train.lengths) if cfg.normalize else (
         np.zeros(train.num_features), np.ones(train.num_features))
     return NormalizedModel(inner, mean, std).to(cfg.device), build
+
+
+def _check_fits(name: str, build: dict[str, Any], train: SequenceDataset) -> None:
+    """A module built for other data fails here by name, not as a shape error inside the loss."""
+    if build["output_size"] != train.output_size:
+        raise DataError(
+            f"{name} was built with output_size={build['output_size']} but {train.name} needs "
+            f"{train.output_size}; build it with output_size={train.output_size}"
+        )
+    per_step = bool(build["hparams"].get("per_step", False))
+    if per_step != train.per_step:
+        have = "a target per time step" if train.per_step else "one target per sequence"
+        raise DataError(f"{name} was built with per_step={per_step} but {train.name} has {have}")
+
+
+# Settings that may differ between a run and its resume: they do not change what the
+# next epoch computes (more epochs, another patience, quieter logs, another device).
+_RESUME_MAY_CHANGE = {"epochs", "patience", "restore_best", "quiet", "device", "out_dir", "resume"}
 
 
 class _Loop:
@@ -178,7 +197,7 @@ class _Loop:
         if self.cfg.resume:
             self._resume()
         stale = 0 if self.best is None else self.epoch - self.best[1]
-        while self.epoch < self.cfg.epochs:
+        while self.epoch < self.cfg.epochs and not self._stopped(stale):
             record = self._epoch()
             self.history.append(record)
             monitored = record.get("val_loss", record["train_loss"])
@@ -191,10 +210,14 @@ class _Loop:
             self._log(record)
             if self.out:
                 save_checkpoint(self.out / "last.safetensors", self.net, self._meta(), self._state())
-            if self.cfg.patience is not None and self.splits.val is not None and stale >= self.cfg.patience:
-                self._log_line(f"early stop: no val_loss improvement for {stale} epochs")
-                break
         return self._finish()
+
+    def _stopped(self, stale: int) -> bool:
+        """Early stopping; checked before each epoch so a resumed, already-stopped run stays stopped."""
+        if self.cfg.patience is None or self.splits.val is None or stale < self.cfg.patience:
+            return False
+        self._log_line(f"early stop: no val_loss improvement for {stale} epochs")
+        return True
 
     def _epoch(self) -> dict[str, Any]:
         start = time.perf_counter()
@@ -246,9 +269,11 @@ class _Loop:
 
     # -- bookkeeping --
     def _finish(self) -> TrainResult:
+        best_epoch, weights_epoch = (self.best[1] if self.best else self.epoch), self.epoch
         if self.best is not None and self.cfg.restore_best:
             self.net.load_state_dict(self.best[2])
-        metrics: dict[str, float] = {"best_epoch": self.best[1] if self.best else self.epoch}
+            weights_epoch = best_epoch
+        metrics: dict[str, float] = {"best_epoch": best_epoch, "weights_epoch": weights_epoch}
         for split in ("val", "test"):
             part = getattr(self.splits, split)
             if part is not None:
@@ -282,6 +307,7 @@ class _Loop:
             "optimizer": self.opt.state_dict(),
             "scheduler": self.sched.state_dict() if self.sched is not None else None,
             "torch_rng": torch.get_rng_state(), "numpy_rng": self.rng.bit_generator.state,
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.cfg.device.startswith("cuda") else None,
             "best": None if self.best is None else {"value": self.best[0], "epoch": self.best[1],
                                                     "weights": self.best[2]},
         }
@@ -293,19 +319,40 @@ class _Loop:
             self._log_line(f"resume: no {path}, starting from scratch")
             return
         ckpt = load_checkpoint(path)
-        if ckpt.train_state is None or ckpt.meta["model"] != self.spec.name:
-            raise CheckpointError(f"{path} is not a resumable checkpoint of {self.spec.name}")
+        self._check_same_run(path, ckpt.meta, ckpt.train_state)
         st = ckpt.train_state
-        self.net.load_state_dict(ckpt.model.state_dict())
-        self.opt.load_state_dict(st["optimizer"])
-        if self.sched is not None and st["scheduler"] is not None:
-            self.sched.load_state_dict(st["scheduler"])
-        torch.set_rng_state(st["torch_rng"])
-        self.rng.bit_generator.state = st["numpy_rng"]
-        self.epoch, self.history = st["epoch"], st["history"]
-        b = st["best"]
-        self.best = None if b is None else (b["value"], b["epoch"], b["weights"])
+        assert st is not None
+        try:
+            self.net.load_state_dict(ckpt.model.state_dict())
+            self.opt.load_state_dict(st["optimizer"])
+            if self.sched is not None and st["scheduler"] is not None:
+                self.sched.load_state_dict(st["scheduler"])
+            torch.set_rng_state(st["torch_rng"])
+            if st.get("cuda_rng") is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(st["cuda_rng"])
+            self.rng.bit_generator.state = st["numpy_rng"]
+            self.epoch, self.history = int(st["epoch"]), list(st["history"])
+            b = st["best"]
+            self.best = None if b is None else (float(b["value"]), int(b["epoch"]), b["weights"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{path}: resume state does not fit this run ({exc}); start a fresh out_dir") from exc
         self._log_line(f"resumed from {path} after epoch {self.epoch}")
+
+    def _check_same_run(self, path: Path, meta: dict[str, Any], state: dict[str, Any] | None) -> None:
+        """Resuming with other data, model or settings would silently train a different run."""
+        if state is None:
+            raise CheckpointError(f"{path} has no resume state (it is a final model, not last.safetensors)")
+        mine = self._meta()
+        diffs = [k for k in ("model", "input_size", "output_size", "hparams", "per_step", "dataset")
+                 if meta.get(k) != mine[k]]
+        old_cfg = meta.get("config") or {}
+        diffs += [f"config.{k}" for k, v in mine["config"].items()
+                  if k not in _RESUME_MAY_CHANGE and k in old_cfg and old_cfg[k] != v]
+        if diffs:
+            raise CheckpointError(
+                f"{path} belongs to another run: {', '.join(diffs)} differ. Resume with the same model, data "
+                "and settings, or train into a fresh out_dir"
+            )
 
     def _log(self, r: dict[str, Any]) -> None:
         parts = [f"epoch {r['epoch']:>3}/{self.cfg.epochs}"]
@@ -349,7 +396,7 @@ def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
     import io
     import json
 
-    from rnnzoo.checkpoint import atomic_write
+    from rnnzoo.atomic import atomic_write
 
     atomic_write(out / "history.json", lambda p: _write_text(p, json.dumps(history, indent=1)))
     keys = list(dict.fromkeys(k for r in history for k in r))

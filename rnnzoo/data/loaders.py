@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnzoo.data.dataset import SequenceDataset
+from rnnzoo.data.dataset import SequenceDataset, pad
 from rnnzoo.errors import DataError
 from rnnzoo.registry import TASKS
 
@@ -234,16 +234,23 @@ def _csv_float(text: str, name: str, line: int, col: str) -> float:
 
 
 def _csv_read(
-    p: Path, id_col: str, time_col: str, label_col: str, feature_cols: list[str] | None
+    p: Path, id_col: str, time_col: str, label_col: str | None, feature_cols: list[str] | None
 ) -> tuple[dict[str, _Sequence], list[str]]:
-    """Group the rows by id (in order of first appearance), parsing numbers as we go."""
+    """Group the rows by id (in order of first appearance), parsing numbers as we go.
+
+    ``label_col=None``: features only (inference); a "label" column, if
+    present, is then neither required nor read as a feature.
+    """
     name = str(p)
     rows = _csv_rows(p)
     first = next(rows, None)
     if first is None:
         raise DataError(f"{name}: the file is empty")
     header = [c.strip() for c in first[1]]
-    features = _csv_columns(header, name, [id_col, time_col, label_col], feature_cols)
+    required = [id_col, time_col] + ([label_col] if label_col else [])
+    if label_col is None and feature_cols is None:
+        feature_cols = [c for c in header if c not in (id_col, time_col, "label")]
+    features = _csv_columns(header, name, required, feature_cols)
     pos = {c: i for i, c in enumerate(header)}
     groups: dict[str, _Sequence] = {}
     for line, row in rows:
@@ -255,7 +262,7 @@ def _csv_read(
         seq = groups.setdefault(key, _Sequence())
         seq.times.append(_csv_float(row[pos[time_col]], name, line, time_col))
         seq.features.append([_csv_float(row[pos[c]], name, line, c) for c in features])
-        seq.labels.append(row[pos[label_col]].strip())
+        seq.labels.append(row[pos[label_col]].strip() if label_col else "")
         seq.lines.append(line)
     if not groups:
         raise DataError(f"{name}: the file has a header but no data rows")
@@ -334,6 +341,22 @@ def load_csv(
             dtype=np.float32,
         )
     return SequenceDataset.from_sequences(x, y, task, **kwargs)
+
+
+def read_csv_features(
+    path: PathLike, feature_cols: list[str] | None = None, id_col: str = "id", time_col: str = "time"
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Padded features [N, T, F], lengths and feature names of a long-format CSV; labels not needed.
+
+    For inference: ``feature_cols`` (e.g. the names a model was trained on)
+    picks and orders the columns by name, so a CSV whose columns are in
+    another order, or that still carries its label column, is read correctly.
+    """
+    p = _existing(path)
+    groups, features = _csv_read(p, id_col, time_col, None, feature_cols)
+    seqs = [np.asarray(_csv_sorted(seq, key, str(p)).features, dtype=np.float32) for key, seq in groups.items()]
+    x, lengths = pad(seqs, str(p))
+    return x, lengths, features
 
 
 # --------------------------------------------------------------------------- .ts
