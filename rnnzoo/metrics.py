@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from rnnzoo.errors import InvalidHyperparameterError
 
-LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 REGRESSION_LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "mse": F.mse_loss, "mae": F.l1_loss, "huber": F.huber_loss,
@@ -23,13 +23,20 @@ def step_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
 
 
 def make_loss(task: str, loss: str | None, class_weights: torch.Tensor | None) -> LossFn:
-    """loss(output, target, lengths) -> mean over samples (or over valid steps)."""
+    """loss(output, target, lengths) -> (sum, weight); the batch loss is sum / weight.
+
+    Returning both halves of the mean (weight = samples, class-weight mass or
+    valid steps) lets data-parallel ranks divide by the weight of the whole
+    global batch and so reproduce one process's gradient exactly.
+    """
     if task == "classification":
         if loss not in (None, "cross_entropy"):
             raise InvalidHyperparameterError(f"classifiers use loss='cross_entropy', got {loss!r}")
 
-        def ce(out: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-            return F.cross_entropy(out, y, weight=class_weights)
+        def ce(out: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            total = F.cross_entropy(out, y, weight=class_weights, reduction="sum")
+            weight = class_weights[y].sum() if class_weights is not None else out.new_tensor(float(len(y)))
+            return total, weight
 
         return ce
     name = loss or "mse"
@@ -37,11 +44,11 @@ def make_loss(task: str, loss: str | None, class_weights: torch.Tensor | None) -
         raise InvalidHyperparameterError(f"regression loss must be one of {sorted(REGRESSION_LOSSES)}")
     fn = REGRESSION_LOSSES[name]
 
-    def reg(out: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        if out.dim() == 2:
-            return fn(out, y)
-        mask = step_mask(lengths, out.shape[1])
-        return fn(out[mask], y[mask])
+    def reg(out: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if out.dim() == 3:
+            mask = step_mask(lengths, out.shape[1])
+            out, y = out[mask], y[mask]
+        return fn(out, y, reduction="sum"), out.new_tensor(float(out.numel()))
 
     return reg
 
@@ -60,19 +67,19 @@ class MetricAccumulator:
         conf = num_classes * num_classes if task == "classification" else 0
         self.state = np.zeros(5 + conf, dtype=np.float64)
 
-    def add(self, loss: float, out: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor) -> None:
+    def add(self, total: float, weight: float, out: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor) -> None:
+        """One batch: the loss's (sum, weight) from :func:`make_loss`, outputs, targets, lengths."""
+        self.state[:2] += (total, weight)
         out, y = out.detach(), y.detach()
         if self.task == "classification":
             pred = out.argmax(dim=1).cpu().numpy()
             np.add.at(self.state[5:], y.cpu().numpy() * self.k + pred, 1.0)
-            self.state[:2] += (loss * len(y), len(y))
             return
-        if out.dim() == 3:  # per-step loss is a mean over valid steps, so weigh it by them
+        if out.dim() == 3:
             mask = step_mask(lengths, out.shape[1])
             out, y = out[mask], y[mask]
         err = (out - y).double()
-        n = float(len(err))
-        self.state[:5] += (loss * n, n, float((err**2).sum()), float(err.abs().sum()), float(err.numel()))
+        self.state[2:5] += (float((err**2).sum()), float(err.abs().sum()), float(err.numel()))
 
     def result(self) -> dict[str, float]:
         loss_sum, weight, sq, ab, count = self.state[:5]

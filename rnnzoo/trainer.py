@@ -23,6 +23,7 @@ from rnnzoo.checkpoint import load_checkpoint, save_checkpoint
 from rnnzoo.data.batching import batch_indices, to_tensors
 from rnnzoo.data.dataset import SequenceDataset
 from rnnzoo.data.split import Splits, split_dataset
+from rnnzoo.distributed import Distributed, close, from_env
 from rnnzoo.errors import CheckpointError, DataError, InvalidHyperparameterError
 from rnnzoo.metrics import MetricAccumulator, make_loss
 from rnnzoo.normalize import NormalizedModel, fit_scaler
@@ -103,10 +104,15 @@ def train(model_or_name: str | nn.Module, data: str | Path | SequenceDataset, **
     cfg = TrainConfig(**config)
     ds = resolve_data(data, task)
     splits = split_dataset(ds, cfg.val_fraction, cfg.test_fraction, cfg.seed)
-    torch.manual_seed(cfg.seed)
-    net, build = _prepare_model(model_or_name, splits.train, cfg)
-    loop = _Loop(net, build, splits, cfg)
-    return loop.run()
+    dist = from_env(cfg.device)  # launched by torchrun with several workers?
+    try:
+        if dist is not None:
+            cfg.device = dist.device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        net, build = _prepare_model(model_or_name, splits.train, cfg)
+        return _Loop(net, build, splits, cfg, dist).run()
+    finally:
+        close(dist)
 
 
 def resolve_data(data: str | Path | SequenceDataset, task: str | None = None) -> SequenceDataset:
@@ -178,8 +184,13 @@ _RESUME_MAY_CHANGE = {"epochs", "patience", "restore_best", "quiet", "device", "
 class _Loop:
     """One training run's mutable state; small methods so resume can restore each piece."""
 
-    def __init__(self, net: NormalizedModel, build: dict[str, Any], splits: Splits, cfg: TrainConfig):
-        self.net, self.build, self.splits, self.cfg = net, build, splits, cfg
+    def __init__(
+        self, net: NormalizedModel, build: dict[str, Any], splits: Splits, cfg: TrainConfig,
+        dist: Distributed | None = None,
+    ):
+        self.net, self.build, self.splits, self.cfg, self.dist = net, build, splits, cfg, dist
+        self.main = dist is None or dist.is_main  # only the main process writes files and logs
+        self.model = dist.wrap(net) if dist is not None else net
         self.spec = get_spec(build["name"])
         self.k = splits.train.output_size
         weights = _class_weights(cfg, splits.train)
@@ -196,6 +207,8 @@ class _Loop:
     def run(self) -> TrainResult:
         if self.cfg.resume:
             self._resume()
+        if self.dist is not None and not self.dist.is_main:  # own dropout masks per rank
+            torch.manual_seed(self.cfg.seed + self.dist.rank + 1_000_003 * self.epoch)
         stale = 0 if self.best is None else self.epoch - self.best[1]
         while self.epoch < self.cfg.epochs and not self._stopped(stale):
             record = self._epoch()
@@ -208,7 +221,7 @@ class _Loop:
             else:
                 stale += 1
             self._log(record)
-            if self.out:
+            if self.out and self.main:
                 save_checkpoint(self.out / "last.safetensors", self.net, self._meta(), self._state())
         return self._finish()
 
@@ -238,28 +251,51 @@ class _Loop:
         acc = MetricAccumulator(self.spec.task, self.k)
         batches = batch_indices(self.splits.train.lengths, self.cfg.batch_size, self.rng, self.cfg.bucket)
         bar = tqdm(batches, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}", leave=False,
-                   disable=self.cfg.quiet, file=sys.stderr, unit="batch")
+                   disable=self.cfg.quiet or not self.main, file=sys.stderr, unit="batch")
         for idx in bar:
+            idx, stand_in = self.dist.shard(idx) if self.dist is not None else (idx, False)
             x, lengths, y = to_tensors(self.splits.train, idx, self.cfg.device)
             self.opt.zero_grad(set_to_none=True)
-            out = self.net(x, lengths)
-            loss = self.loss_fn(out, y, lengths)
-            loss.backward()
+            out = self.model(x, lengths)
+            total, weight = self.loss_fn(out, y, lengths)
+            if stand_in:  # keeps this rank in the gradient all-reduce, contributing nothing
+                total, weight = total * 0.0, weight * 0.0
+            (total / self._global(weight)).backward()
             if self.cfg.clip_norm is not None:
                 nn.utils.clip_grad_norm_(self.net.parameters(), self.cfg.clip_norm)
             self.opt.step()
-            acc.add(float(loss.detach()), out, y, lengths)
-        return acc.result()
+            if not stand_in:
+                acc.add(float(total.detach()), float(weight), out, y, lengths)
+        return self._reduced(acc).result()
+
+    def _global(self, weight: torch.Tensor) -> torch.Tensor:
+        """The loss denominator: this batch's weight, or the global batch's over ranks.
+
+        DDP averages gradients over ranks, hence the factor ``world``: the
+        result is the gradient of sum/global_weight, as in one process.
+        """
+        if self.dist is None:
+            return weight
+        return self.dist.sum(weight.detach()) / self.dist.world
+
+    def _reduced(self, acc: MetricAccumulator) -> MetricAccumulator:
+        if self.dist is not None:
+            acc.state = self.dist.sum(acc.state)
+        return acc
 
     @torch.no_grad()
     def evaluate(self, ds: SequenceDataset) -> dict[str, float]:
         self.net.eval()
         acc = MetricAccumulator(self.spec.task, self.k)
-        for idx in batch_indices(ds.lengths, max(self.cfg.batch_size, 256), None, self.cfg.bucket):
+        batches = batch_indices(ds.lengths, max(self.cfg.batch_size, 256), None, self.cfg.bucket)
+        if self.dist is not None:  # each rank evaluates its share; the sums are reduced
+            batches = batches[self.dist.rank :: self.dist.world]
+        for idx in batches:
             x, lengths, y = to_tensors(ds, idx, self.cfg.device)
             out = self.net(x, lengths)
-            acc.add(float(self.loss_fn(out, y, lengths)), out, y, lengths)
-        return acc.result()
+            total, weight = self.loss_fn(out, y, lengths)
+            acc.add(float(total), float(weight), out, y, lengths)
+        return self._reduced(acc).result()
 
     def _step_schedule(self, monitored: float) -> None:
         if isinstance(self.sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -280,7 +316,7 @@ class _Loop:
                 metrics.update({f"{split}_{k}": v for k, v in self.evaluate(part).items()})
         meta = {**self._meta(), "metrics": metrics}
         path = None
-        if self.out:
+        if self.out and self.main:
             path = save_checkpoint(self.out / "model.safetensors", self.net, meta)
             _write_history(self.out, self.history)
         return TrainResult(self.net.eval(), meta, self.history, metrics, self.splits, path)
@@ -298,6 +334,7 @@ class _Loop:
             "label_names": train.label_names, "feature_names": train.feature_names,
             "max_train_length": int(train.lengths.max()),
             "config": asdict(self.cfg), "epochs_run": self.epoch,
+            "world_size": self.dist.world if self.dist is not None else 1,
             "versions": {"rnnzoo": __version__, "torch": torch.__version__},
         }
 
@@ -360,7 +397,7 @@ class _Loop:
         self._log_line("  ".join(parts) + f"  ({r['seconds']:.1f}s)")
 
     def _log_line(self, line: str) -> None:
-        if not self.cfg.quiet:
+        if not self.cfg.quiet and self.main:
             from tqdm.auto import tqdm
 
             tqdm.write(line, file=sys.stderr)
