@@ -105,8 +105,28 @@ def parity_inputs(
 def _reference_runner(path: Path) -> Any:
     from onnx.reference import ReferenceEvaluator
 
-    ref = ReferenceEvaluator(str(path))
+    ref = ReferenceEvaluator(str(path), new_ops=[_reference_rnn()])
     return lambda x, lengths: ref.run(None, {"x": x, "lengths": lengths})[0]  # type: ignore[index]
+
+
+def _reference_rnn() -> type:
+    """onnx.reference's RNN op with the spec's Relu activation added.
+
+    The ONNX spec allows Relu for RNN (PyTorch's ``nonlinearity="relu"``
+    exports it), but the reference implementation only knows Tanh and
+    Affine and would crash instead of checking the model.
+    """
+    from onnx.reference.ops.op_rnn import RNN_14
+
+    class RNN(RNN_14):  # type: ignore[misc]
+        op_domain = ""
+
+        def choose_act(self, name: str, alpha: Any, beta: Any) -> Any:
+            if name.lower() == "relu":
+                return lambda v: np.maximum(v, 0)
+            return super().choose_act(name, alpha, beta)
+
+    return RNN
 
 
 def check_parity(

@@ -101,7 +101,7 @@ def train(model_or_name: str | nn.Module, data: str | Path | SequenceDataset, **
     if isinstance(model_or_name, str):
         spec = get_spec(model_or_name)
         config, task = {**spec.train_defaults, **config}, spec.task
-    cfg = TrainConfig(**config)
+    cfg = _config(config)
     ds = resolve_data(data, task)
     splits = split_dataset(ds, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     dist = from_env(cfg.device)  # launched by torchrun with several workers?
@@ -113,6 +113,20 @@ def train(model_or_name: str | nn.Module, data: str | Path | SequenceDataset, **
         return _Loop(net, build, splits, cfg, dist).run()
     finally:
         close(dist)
+
+
+def _config(config: dict[str, Any]) -> TrainConfig:
+    """TrainConfig from keywords; a misspelled key is named with its closest match, not a TypeError."""
+    import difflib
+    from dataclasses import fields
+
+    known = [f.name for f in fields(TrainConfig)]
+    for key in config:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else f" Accepted: {', '.join(known)}"
+            raise InvalidHyperparameterError(f"train() has no setting {key!r}.{hint}")
+    return TrainConfig(**config)
 
 
 def resolve_data(data: str | Path | SequenceDataset, task: str | None = None) -> SequenceDataset:

@@ -155,10 +155,11 @@ class RecurrentNet(nn.Module):
     ) -> None:
         super().__init__()
         _validate(cell, input_size, output_size, hidden_size, num_layers, dropout, nonlinearity)
-        self.input_size, self.per_step = input_size, bool(per_step)
-        self.rnn = RecurrentEncoder(
-            cell, input_size, hidden_size, num_layers, bool(bidirectional), dropout, nonlinearity
-        )
+        for flag, value in (("bidirectional", bidirectional), ("per_step", per_step)):
+            if not isinstance(value, bool):  # "yes"/"no" or 0/1 from a config file must not slip through
+                raise InvalidHyperparameterError(f"{flag} must be true or false, got {value!r}")
+        self.input_size, self.per_step = input_size, per_step
+        self.rnn = RecurrentEncoder(cell, input_size, hidden_size, num_layers, bidirectional, dropout, nonlinearity)
         self.fc = nn.Linear(hidden_size * (2 if bidirectional else 1), output_size)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -169,7 +170,7 @@ class RecurrentNet(nn.Module):
         out = self.rnn(x, lengths)
         if self.per_step:
             mask = torch.arange(x.shape[1], device=x.device).unsqueeze(0) < lengths.unsqueeze(1)
-            return self.fc(out) * mask.unsqueeze(-1).to(out.dtype)
+            return torch.where(mask.unsqueeze(-1), self.fc(out), 0.0)  # not "* mask": NaN padding * 0 is NaN
         return self.fc(self.rnn.last_state(out, lengths))
 
     # -- streaming (optional capability, see ModelSpec.supports_streaming) --

@@ -1,0 +1,63 @@
+"""Data-parallel benchmark: one process vs N torchrun workers (gloo, this machine), same global batch.
+
+    .venv/bin/python benchmarks/bench_distributed.py [--nproc 2] [--epochs 3] [--batch-size 64]
+
+Both runs go through `rnnzoo train` on the same saved dataset (1,000 sines of
+10-200 steps) and seed; throughput is training samples per second of epoch
+time from each run's history.json (process start-up excluded), so the ratio
+shows what the extra workers buy on this machine. Each worker gets
+cpu_count / N torch threads, the single process all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnzoo.data.builtin import sines
+
+
+def run(cmd: list[str], out: Path, threads: int) -> float:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "GLOO_SOCKET_IFNAME": "lo"}
+    subprocess.run([*cmd, "--out", str(out)], check=True, env=env, stdout=subprocess.DEVNULL)
+    history = json.loads((out / "history.json").read_text())
+    return sum(h["seconds"] for h in history)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nproc", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--model", default="lstm_classifier")
+    args = ap.parse_args()
+    cores = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        data = sines(n=1000, min_len=10, max_len=200)
+        path = Path(tmp) / "data.npz"
+        np.savez(path, X=data.x, y=data.y, lengths=data.lengths)
+        n_train = round(len(data) * 0.8)
+        base = [sys.executable, "-m", "rnnzoo", "train", args.model, "--data", str(path), "--epochs",
+                str(args.epochs), "--batch-size", str(args.batch_size), "--no-early-stop", "--quiet"]
+        one = run(base, Path(tmp) / "one", cores)
+        many = run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                    f"--nproc-per-node={args.nproc}", *base[1:]], Path(tmp) / "many", max(1, cores // args.nproc))
+    rate1, rate_n = n_train * args.epochs / one, n_train * args.epochs / many
+    print(f"cores={cores} torch={torch.__version__} python={platform.python_version()} model={args.model} "
+          f"global batch={args.batch_size} epochs={args.epochs}")
+    print(f"{'processes':>9} {'samples/s':>10} {'vs 1 process':>12}")
+    print(f"{1:>9} {rate1:>10.0f} {1.0:>11.2f}x")
+    print(f"{args.nproc:>9} {rate_n:>10.0f} {rate_n / rate1:>11.2f}x")
+
+
+if __name__ == "__main__":
+    main()
