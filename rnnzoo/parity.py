@@ -118,7 +118,7 @@ def _reference_rnn() -> type:
     """
     from onnx.reference.ops.op_rnn import RNN_14
 
-    class RNN(RNN_14):  # type: ignore[misc]
+    class RNN(RNN_14):
         op_domain = ""
 
         def choose_act(self, name: str, alpha: Any, beta: Any) -> Any:
