@@ -10,7 +10,7 @@ runtimes on shapes the export never saw before the folder is declared good.
 Folder layout (``exports/<model>/``)::
 
     model.onnx                 float32, inputs x [batch, time, features] + lengths [batch]
-    model.int8.onnx            dynamic int8 quantization (onnxruntime)
+    model.int8.onnx            int8 weights (weight-only, Cast->Mul folded at load), float32 compute
     model.fp16.onnx            float16 weights (half the size), float32 compute
     checkpoint.safetensors     the source checkpoint, for `rnnzoo verify`
     test_data_set_0/           input_0.pb, input_1.pb, output_0.pb (ONNX Model Zoo layout)

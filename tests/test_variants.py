@@ -1,0 +1,156 @@
+"""int8 weight-only variant: size, what runs, parity with its own dequantized weights, accuracy."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+import rnnzoo
+from rnnzoo.data.builtin import sines
+from rnnzoo.runtime import make_session, run_session
+from rnnzoo.variants import (
+    INT8_FILE,
+    dequantize_rows,
+    dequantized_float_model,
+    quantize_int8_weights,
+    quantize_rows,
+)
+
+BUILTINS = ["rnn_classifier", "rnn_regressor", "lstm_classifier", "lstm_regressor", "gru_classifier",
+            "gru_regressor"]
+
+
+def _inputs(batch: int = 3, time: int = 9, features: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(batch, time, features)).astype(np.float32), np.array([9, 4, 1][:batch])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """Tiny models and batches: one torch thread is the fastest, and by far on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """The six built-ins at their default hidden size 64, 10 features, 4 outputs, int8 through export()."""
+    out = {}
+    for name in BUILTINS:
+        folder = tmp_path_factory.mktemp(name)
+        model = rnnzoo.create_model(name, input_size=10, output_size=4)
+        out[name] = rnnzoo.export(model, folder, fp16=False, validate=False)
+    return out
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_int8_is_at_most_0_3x_and_every_large_weight_is_int8(exports, name) -> None:
+    exp = exports[name]
+    int8 = exp.card["variants"]["int8"]
+    assert int8["size_ratio"] <= 0.3
+    assert int8["method"] == "weight_only_int8" and int8["compute"].startswith("float32")
+    assert int8["recurrent_quantized"] is False  # no int8 kernel runs: weights are stored int8, compute is float
+    proto = onnx.load(str(exp.folder / INT8_FILE))
+    scales = {n.input[1] for n in proto.graph.node if n.op_type == "Mul"}
+    big_floats = [i.name for i in proto.graph.initializer if i.data_type == onnx.TensorProto.FLOAT
+                  and numpy_helper.to_array(i).size >= 16 and i.name not in scales]
+    assert not big_floats
+    recurrent = name.split("_")[0].upper()
+    assert int8["recurrent_ops"] == [recurrent]
+    assert any(recurrent in q["used_by"] for q in int8["quantized"])
+    assert any(q["used_by"] == ["Gemm"] for q in int8["quantized"])  # the linear head too
+    if name.endswith("regressor"):
+        assert int8["rel_error_vs_fp32"] < 0.02
+    else:
+        assert int8["argmax_agreement"] >= 0.95  # untrained, random inputs: near-tied logits
+
+
+@pytest.mark.parametrize("name", BUILTINS)
+def test_int8_matches_its_dequantized_float_model_in_both_runtimes(exports, name) -> None:
+    """The file computes exactly float32(q) * scale: same outputs as the numpy-dequantized weights."""
+    folder = exports[name].folder
+    dequant = dequantized_float_model(folder / INT8_FILE)
+    assert not any(n.op_type == "Cast" for n in dequant.graph.node)
+    x, lengths = _inputs()
+    feeds = {"x": x, "lengths": lengths.astype(np.int64)}
+    want = ort.InferenceSession(dequant.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    got_ort = run_session(make_session(folder / INT8_FILE), x, lengths)
+    got_ref = ReferenceEvaluator(str(folder / INT8_FILE)).run(None, feeds)[0]  # type: ignore[index]
+    np.testing.assert_allclose(got_ort, want, atol=1e-6, rtol=1e-5)
+    np.testing.assert_allclose(got_ref, want, atol=1e-5, rtol=1e-4)
+    fp32 = run_session(make_session(folder / "model.onnx"), x, lengths)
+    assert np.max(np.abs(got_ort - fp32)) < 0.05 * np.max(np.abs(fp32)) + 1e-3  # close, not equal: it is int8
+
+
+def test_onnxruntime_folds_the_dequantization_so_the_session_runs_the_float_graph(exports, tmp_path) -> None:
+    """Why latency equals float32: after session creation no Cast/Mul on int8 weights is left."""
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    opts.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(exports["gru_classifier"].folder / INT8_FILE), opts, providers=["CPUExecutionProvider"])
+    optimized = onnx.load(str(tmp_path / "optimized.onnx"))
+    assert not [n.op_type for n in optimized.graph.node if n.op_type in ("Cast", "Mul", "DequantizeLinear")]
+    assert not [i.name for i in optimized.graph.initializer if i.data_type == onnx.TensorProto.INT8]
+
+
+def test_int8_file_keeps_io_names_and_metadata(exports) -> None:
+    folder = exports["lstm_regressor"].folder
+    base, int8 = onnx.load(str(folder / "model.onnx")), onnx.load(str(folder / INT8_FILE))
+    assert [i.name for i in int8.graph.input] == ["x", "lengths"] and [o.name for o in int8.graph.output] == ["y"]
+    assert {p.key: p.value for p in int8.metadata_props} == {p.key: p.value for p in base.metadata_props}
+    onnx.checker.check_model(int8, full_check=True)
+
+
+def test_int8_of_a_trained_classifier_agrees_on_at_least_99_percent(tmp_path) -> None:
+    result = rnnzoo.train("gru_classifier", sines(n=400, max_len=30), epochs=8, lr=1e-2, quiet=True)
+    assert result.metrics["val_accuracy"] > 0.5  # really trained: confident, structured logits
+    held_out = sines(n=400, seed=1, max_len=30)
+    exp = rnnzoo.export(result, tmp_path, fp16=False, validate=False, data=held_out)
+    int8 = exp.card["variants"]["int8"]
+    assert int8["argmax_agreement"] >= 0.99 and int8["size_ratio"] < 0.35  # hidden 64, 2 features
+
+
+@pytest.mark.parametrize("hp", [{"hidden_size": 256}, {"num_layers": 2, "bidirectional": True}])
+def test_int8_larger_and_stacked_models(hp, tmp_path) -> None:
+    model = rnnzoo.create_model("lstm_regressor", input_size=10, output_size=4, **hp)
+    int8 = rnnzoo.export(model, tmp_path, fp16=False, validate=False).card["variants"]["int8"]
+    assert int8["size_ratio"] <= 0.3 and int8["scales"] == "per_row"
+    assert int8["max_abs_diff_vs_fp32"] < 0.01
+    biases = [q for q in int8["quantized"] if len(q["shape"]) == 2 and "LSTM" in q["used_by"]]
+    assert biases and all(q["scale_axis"] == 0 for q in biases)  # B: one scale per direction, not per element
+
+
+def test_auto_scales_fall_back_to_per_tensor_only_to_meet_the_size_target(exports, tmp_path) -> None:
+    src = exports["rnn_classifier"].folder / "model.onnx"
+    row = quantize_int8_weights(src, tmp_path / "row.onnx", scales="row")
+    tensor = quantize_int8_weights(src, tmp_path / "tensor.onnx", scales="tensor")
+    auto = quantize_int8_weights(src, tmp_path / "auto.onnx")
+    sizes = {k: (tmp_path / f"{k}.onnx").stat().st_size / src.stat().st_size for k in ("row", "tensor", "auto")}
+    assert row["scales"] == "per_row" and tensor["scales"] == "per_tensor"
+    assert sizes["tensor"] < sizes["row"]
+    if sizes["row"] <= 0.3:
+        assert auto["scales"] == "per_row"
+    else:
+        assert auto["scales"] == "per_tensor" and "scales_note" in auto
+    loose = quantize_int8_weights(src, tmp_path / "loose.onnx", size_target=1.0)
+    assert loose["scales"] == "per_row"
+    with pytest.raises(ValueError, match="scales must be"):
+        quantize_int8_weights(src, tmp_path / "bad.onnx", scales="block")
+
+
+def test_quantize_rows_bounds_the_error_and_keeps_zeros() -> None:
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(1, 12, 7)).astype(np.float32) * rng.uniform(0.01, 3, size=(1, 12, 1)).astype(np.float32)
+    w[0, 3] = 0.0
+    q, scale = quantize_rows(w, axis=1)
+    assert q.dtype == np.int8 and scale.shape == (1, 12, 1) and q.min() >= -127 and q.max() <= 127
+    assert np.all(np.abs(dequantize_rows(q, scale) - w) <= scale / 2 + 1e-7)
+    assert np.all(q[0, 3] == 0) and np.all(dequantize_rows(q, scale)[0, 3] == 0)
+    assert set(np.abs(q).max(axis=2)[0].tolist()) == {0, 127}  # every non-zero row uses the full range
