@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -146,33 +147,75 @@ def _parse_hparams(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--lr", type=float)
 @click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"]))
 @click.option("--schedule", type=click.Choice(["none", "cosine", "step", "plateau"]))
-@click.option("--clip-norm", type=float)
-@click.option("--patience", type=int)
+@click.option("--clip-norm", type=float, help="Gradient-norm clip [1.0].")
+@click.option("--no-clip", is_flag=True, help="Disable gradient clipping.")
+@click.option("--patience", type=int, help="Early-stopping patience in epochs [5].")
+@click.option("--no-early-stop", is_flag=True, help="Train every epoch; keep the best epoch's weights.")
 @click.option("--seed", type=int)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--hp", "hparams", multiple=True, help="Model hyperparameter KEY=VALUE (repeatable).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.safetensors.")
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Data-parallel worker processes on this machine (relaunches under torchrun).")
 @click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final metrics as JSON.")
 @_friendly
 def train(model: str, data: str | None, out_dir: str | None, hparams: tuple[str, ...], as_json: bool,
-          **opts: Any) -> None:
-    """Train MODEL; writes OUT/model.safetensors, last.safetensors, history.csv/json, curves.png."""
+          nproc: int, **opts: Any) -> None:
+    """Train MODEL; writes OUT/model.safetensors, last.safetensors, history.csv/json, curves.png.
+
+    --batch-size is the global batch: with --nproc N (or under torchrun) each
+    worker takes 1/N of every batch, and only worker 0 writes files.
+    """
     from rnnzoo.registry import get_spec
     from rnnzoo.trainer import train as run
 
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        sys.exit(_torchrun(nproc))
     spec = get_spec(model)
     dataset = data or spec.default_dataset
     if dataset is None:
         raise click.UsageError(f"{model} has no default dataset; pass --data")
-    config = {k: v for k, v in opts.items() if v is not None and v is not False}
+    if opts.pop("no_clip"):
+        opts["clip_norm"] = None if opts["clip_norm"] is None else _conflict("--clip-norm", "--no-clip")
+        config = {"clip_norm": None}
+    else:
+        config = {}
+    if opts.pop("no_early_stop"):
+        opts["patience"] = None if opts["patience"] is None else _conflict("--patience", "--no-early-stop")
+        config["patience"] = None
+    config.update({k: v for k, v in opts.items() if v is not None and v is not False})
     out = out_dir or f"runs/{model}"
     result = run(model, dataset, out_dir=out, hparams=_parse_hparams(hparams), **config)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
     if as_json:
         click.echo(json.dumps({"checkpoint": str(result.checkpoint), **result.metrics}, indent=2))
     else:
         metrics = "  ".join(f"{k}={v:.4g}" for k, v in result.metrics.items())
         click.echo(f"{model}: {metrics}\ncheckpoint: {result.checkpoint}")
+
+
+def _torchrun(nproc: int) -> int:
+    """Run this same command under torchrun on this machine, without --nproc; its exit code."""
+    import subprocess
+
+    args, skip = [], False
+    for a in sys.argv[1:]:
+        if skip or a.startswith("--nproc="):
+            skip = False
+            continue
+        if a == "--nproc":
+            skip = True
+            continue
+        args.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+           "-m", "rnnzoo", *args]
+    return subprocess.call(cmd)
+
+
+def _conflict(a: str, b: str) -> Any:
+    raise click.UsageError(f"{a} and {b} contradict each other; pass one")
 
 
 @main.command("export")
@@ -197,7 +240,11 @@ def export_cmd(checkpoint: str, out_dir: str | None, opset: int, no_int8: bool, 
         click.echo(json.dumps({"folder": str(result.folder), "parity": result.card["parity"]["summary"],
                                "variants": result.card["variants"]}, indent=2))
     else:
+        for problem in result.card["checks"]["problems"]:
+            click.echo(f"  ! {problem}")
         click.echo(f"{result.folder}: {result.card['parity']['summary']}")
+    if not result.passed:
+        sys.exit(1)
 
 
 @main.command()
@@ -249,8 +296,8 @@ def predict(folder: str, data: str, out: str | None, variant: str) -> None:
 @main.command()
 @click.argument("pattern", default="*")
 @click.option("--exports", default="exports", show_default=True, type=click.Path(file_okay=False))
-@click.option("--threads", type=int, default=1, show_default=True)
-@click.option("--repeats", type=int, default=20, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="Also write the table as JSON.")
 @_friendly
 def bench(pattern: str, exports: str, threads: int, repeats: int, out: str | None) -> None:
@@ -275,8 +322,11 @@ def bench(pattern: str, exports: str, threads: int, repeats: int, out: str | Non
         click.echo(f"{r['model']:<16} {r['batch']:>5} {r['length']:>4} {r['torch_ms']:>9.3f} "
                    f"{r['onnx_ms']:>8.3f} {r.get('variant_ms', float('nan')):>8.3f} {r['speedup']:>7.2f}x")
     if out:
-        Path(out).write_text(json.dumps({"threads": threads, "torch": torch.__version__,
-                                         "onnxruntime": onnxruntime.__version__, "rows": rows}, indent=2))
+        from rnnzoo.atomic import atomic_write
+
+        text = json.dumps({"threads": threads, "torch": torch.__version__,
+                           "onnxruntime": onnxruntime.__version__, "rows": rows}, indent=2)
+        atomic_write(out, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 @main.command()
@@ -284,13 +334,17 @@ def bench(pattern: str, exports: str, threads: int, repeats: int, out: str | Non
 @click.option("--out", default="exports", show_default=True, type=click.Path(file_okay=False))
 @click.option("--epochs", type=int, help="Override every model's epoch budget (e.g. 2 for a smoke run).")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--jobs", "-j", type=int, default=1, show_default=True,
+              help="Models run at once, each in its own worker process. Rows do not depend on it.")
+@click.option("--threads", type=int, default=1, show_default=True,
+              help="torch threads per model (keep jobs x threads <= CPUs). Results depend on it.")
 @click.option("--quiet", is_flag=True)
 @_friendly
-def zoo(pattern: str, out: str, epochs: int | None, seed: int, quiet: bool) -> None:
+def zoo(pattern: str, out: str, epochs: int | None, seed: int, jobs: int, threads: int, quiet: bool) -> None:
     """The main job: train, export and verify every model matching PATTERN; write OUT/REPORT.md."""
     from rnnzoo.zoo import run_zoo
 
-    rows = run_zoo(pattern, out, epochs=epochs, quiet=quiet, seed=seed)
+    rows = run_zoo(pattern, out, epochs=epochs, quiet=quiet, seed=seed, jobs=jobs, threads=threads)
     for r in rows:
         status = "pass" if r.passed else f"FAIL {r.error}"
         value = f"{r.metric}={r.value:.3f}" if r.value is not None else ""

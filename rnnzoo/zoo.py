@@ -1,6 +1,10 @@
 """The main job: train, export and verify every registered model, then write a readable report.
 
-One model's failure is recorded in its row and never stops the others.
+One model's failure is recorded in its row and never stops the others. With
+``jobs > 1`` models are spread over worker processes (one model per task,
+``spawn`` start method: forking a process that has imported torch is unsafe).
+Each model's run is seeded on its own, so rows match a sequential run; see
+:func:`run_zoo` for what may differ.
 """
 
 from __future__ import annotations
@@ -9,12 +13,14 @@ import json
 import platform
 import time
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rnnzoo import __version__
 from rnnzoo.checkpoint import atomic_write
+from rnnzoo.errors import InvalidHyperparameterError, UnknownModelError
 from rnnzoo.registry import get_spec, list_models
 
 
@@ -42,34 +48,191 @@ class ZooRow:
 
 def run_zoo(
     pattern: str | list[str] = "*", out: str | Path = "exports", epochs: int | None = None,
-    quiet: bool = False, seed: int = 0,
+    quiet: bool = False, seed: int = 0, jobs: int = 1, threads: int = 1,
 ) -> list[ZooRow]:
-    """Train → export → verify each model matching ``pattern``; write REPORT.md and index.json."""
+    """Train → export → verify each model matching ``pattern``; write REPORT.md and index.json.
+
+    ``epochs`` overrides every model's epoch budget (None keeps each model's own).
+    ``jobs`` > 1 runs that many models at once in worker processes (keep
+    ``jobs * threads`` at or below the CPU count). Rows come back in registry
+    order whatever finishes first. ``threads`` is the torch thread count every
+    model trains with, in this process or a worker: float reductions depend on
+    it, and for some models (attention pooling) so does the whole training
+    trajectory, so it is pinned rather than left to torch. The same seed and
+    ``threads`` give bit-identical weights, metrics and ONNX files for any
+    ``jobs``; timings and the latency speedup are measurements and vary from
+    run to run. A worker that dies (a signal, a crash in native code) fails
+    that model's row only.
+    Models registered in this process with ``rnnzoo.plugins.register_plugin``
+    (not through an entry point) cannot be rebuilt in a fresh process, so they
+    run here, alongside the workers.
+    """
     from tqdm.auto import tqdm
 
+    _check_positive_int("epochs", epochs, allow_none=True)
+    _check_positive_int("jobs", jobs)
+    _check_positive_int("threads", threads)
     out = Path(out)
     names = list_models(pattern)
-    rows = []
-    bar = tqdm(names, desc="zoo", unit="model", disable=quiet)
-    for name in bar:
-        bar.set_postfix_str(name)
-        rows.append(_one(name, out, epochs, seed))
+    if not names:
+        raise UnknownModelError(_no_match(pattern))
+    import torch
+
+    bar = tqdm(total=len(names), desc="zoo", unit="model", disable=quiet)
+    caller_threads = torch.get_num_threads()
+    try:
+        if jobs == 1:
+            rows = []
+            for name in names:
+                bar.set_postfix_str(name)
+                rows.append(_one(name, out, epochs, seed, threads))
+                bar.update()
+        else:
+            rows = _run_parallel(names, out, epochs, seed, jobs, threads, bar)
+    finally:
+        torch.set_num_threads(caller_threads)
+        bar.close()
     write_report(out, rows)
     return rows
 
 
-def _one(name: str, out: Path, epochs: int | None, seed: int) -> ZooRow:
+def _check_positive_int(name: str, value: object, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidHyperparameterError(f"{name} must be a positive int (1 or more), got {value!r}")
+
+
+def _no_match(pattern: str | list[str]) -> str:
+    import difflib
+
+    shown = pattern if isinstance(pattern, str) else ", ".join(pattern)
+    known = list_models()
+    targets = [pattern] if isinstance(pattern, str) else list(pattern)
+    close = sorted({c for p in targets for c in difflib.get_close_matches(p, known, n=3, cutoff=0.5)})
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    return (f"no registered model matches {shown!r}.{hint} Run `rnnzoo list` to see all {len(known)} "
+            "registered models (patterns are shell wildcards, e.g. 'lstm_*').")
+
+
+def _worker_one(name: str, out: str, epochs: int | None, seed: int, threads: int) -> ZooRow:
+    return _one(name, Path(out), epochs, seed, threads)
+
+
+def _in_process_only(names: Iterable[str]) -> set[str]:
+    """Models registered by an in-process plugin object: a spawned worker would not know them."""
+    from rnnzoo import plugins
+
+    extra = {name for _, name, _ in plugins._extra_plugins}
+    cat = plugins.catalog()
+    local = set()
+    for n in names:
+        owner = cat.owner("model", n)
+        if owner is not None and owner.name in extra:
+            local.add(n)
+    return local
+
+
+def _crashed_row(name: str, out: Path, exc: BaseException) -> ZooRow:
+    spec = get_spec(name)
+    row = ZooRow(name, spec.task, spec.default_dataset or "")
+    row.error = (f"worker process died while running {name} ({type(exc).__name__}: killed by a signal, "
+                 "out of memory or a crash in native code; its stderr is above)")
+    (out / name).mkdir(parents=True, exist_ok=True)
+    (out / name / "error.txt").write_text(f"{row.error}\n{exc!r}\n", encoding="utf-8")
+    return row
+
+
+def _run_parallel(
+    names: list[str], out: Path, epochs: int | None, seed: int, jobs: int, threads: int, bar: Any
+) -> list[ZooRow]:
+    """Pool first; models in flight when a worker dies are re-run one per process to find the culprit."""
+    import concurrent.futures as cf
+    import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = multiprocessing.get_context("spawn")
+    local = _in_process_only(names)
+    remote = [n for n in names if n not in local]
+    done: dict[str, ZooRow] = {}
+    suspects: list[str] = []
+
+    def record(name: str, fut: cf.Future[ZooRow]) -> None:
+        try:
+            done[name] = fut.result()
+        except BrokenProcessPool:
+            suspects.append(name)
+            return
+        except BaseException as exc:  # a row that failed to pickle, SystemExit in a plugin: still one row
+            done[name] = _failed_row(name, out, exc)
+        bar.update()
+
+    def pool(size: int) -> cf.ProcessPoolExecutor:
+        return cf.ProcessPoolExecutor(max_workers=size, mp_context=ctx)
+
+    if remote:
+        with pool(min(jobs, len(remote))) as ex:
+            futures = {ex.submit(_worker_one, n, str(out), epochs, seed, threads): n for n in remote}
+            for n in sorted(local):  # runs here while the workers train
+                done[n] = _one(n, out, epochs, seed, threads)
+                bar.update()
+            for fut in cf.as_completed(futures):
+                record(futures[fut], fut)
+    else:
+        for n in sorted(local):
+            done[n] = _one(n, out, epochs, seed, threads)
+            bar.update()
+    # A dead worker breaks the whole pool: every model then in flight is a suspect. Run each
+    # alone in its own process, `jobs` at a time; only the model that kills its process fails.
+    for i in range(0, len(suspects), jobs):
+        batch = sorted(suspects[i:i + jobs], key=names.index)
+        executors = {n: pool(1) for n in batch}
+        try:
+            futures = {executors[n].submit(_worker_one, n, str(out), epochs, seed, threads): n for n in batch}
+            for fut in cf.as_completed(futures):
+                n = futures[fut]
+                try:
+                    done[n] = fut.result()
+                except BrokenProcessPool as exc:
+                    done[n] = _crashed_row(n, out, exc)
+                except BaseException as exc:
+                    done[n] = _failed_row(n, out, exc)
+                bar.update()
+        finally:
+            for ex in executors.values():
+                ex.shutdown(wait=True)
+    return [done[n] for n in names]
+
+
+def _failed_row(name: str, out: Path, exc: BaseException) -> ZooRow:
+    spec = get_spec(name)
+    row = ZooRow(name, spec.task, spec.default_dataset or "")
+    row.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    (out / name).mkdir(parents=True, exist_ok=True)
+    (out / name / "error.txt").write_text(
+        "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)), encoding="utf-8")
+    return row
+
+
+def _one(name: str, out: Path, epochs: int | None, seed: int, threads: int = 1) -> ZooRow:
+    import torch
+
     from rnnzoo.bench import compare_latency
     from rnnzoo.exporter import export
     from rnnzoo.trainer import train
 
     spec = get_spec(name)
     row = ZooRow(name, spec.task, spec.default_dataset or "")
+    # A failure of an earlier run left error.txt here; the exporter refuses folders that hold
+    # anything but an export, so a stale one would fail this model forever.
+    (out / name / "error.txt").unlink(missing_ok=True)
+    # Per model, not once: compare_latency below leaves torch at its own thread count.
+    torch.set_num_threads(threads)
     try:
         if not spec.default_dataset:
             raise ValueError(f"{name} declares no default_dataset; the zoo cannot train it")
         start = time.perf_counter()
-        extra = {"epochs": epochs} if epochs else {}
+        extra = {"epochs": epochs} if epochs is not None else {}
         result = train(name, spec.default_dataset, quiet=True, seed=seed, **extra)
         row.train_s, row.history = time.perf_counter() - start, result.history
         row.metric = "val_accuracy" if spec.task == "classification" else "val_rmse"
