@@ -113,6 +113,7 @@ def staged_folder(target: Path) -> Iterator[Path]:
     if target.exists() and (not target.is_dir() or (any(target.iterdir()) and not (target / CARD_FILE).is_file())):
         raise ExportError(f"{target} exists and is not an rnnzoo export folder; export into a new or empty folder")
     target.parent.mkdir(parents=True, exist_ok=True)
+    _recover(target)
     stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".export", dir=target.parent))
     os.chmod(stage, 0o755)  # mkdtemp makes it private; an export folder is meant to be shared
     try:
@@ -125,6 +126,15 @@ def staged_folder(target: Path) -> Iterator[Path]:
         os.replace(target, old)
     os.replace(stage, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover(target: Path) -> None:
+    """Undo what a kill between the two renames of a swap left: the previous export sits in ``.NAME.*.old``."""
+    olds = sorted(target.parent.glob(f".{target.name}.*.old"), key=lambda p: p.stat().st_mtime)
+    if olds and not target.exists() and (olds[-1] / CARD_FILE).is_file():
+        os.replace(olds.pop(), target)
+    for old in olds:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _write_folder(

@@ -219,6 +219,8 @@ class _Loop:
 
     # -- the run --
     def run(self) -> TrainResult:
+        if self.out and self.main:
+            _remove_stale_temp_files(self.out)
         if self.cfg.resume:
             self._resume()
         if self.dist is not None and not self.dist.is_main:  # own dropout masks per rank
@@ -415,6 +417,13 @@ class _Loop:
             from tqdm.auto import tqdm
 
             tqdm.write(line, file=sys.stderr)
+
+
+def _remove_stale_temp_files(out: Path) -> None:
+    """Hidden temp files a killed run left mid-write (``atomic_write`` names them ``.NAME.*.tmp``)."""
+    for name in ("last.safetensors", "model.safetensors", "history.json", "history.csv", "curves.png"):
+        for tmp in out.glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
 
 
 def _class_weights(cfg: TrainConfig, train: SequenceDataset) -> torch.Tensor | None:

@@ -258,3 +258,22 @@ def test_predict_reads_a_csv_by_feature_name_without_labels(exported, tmp_path: 
     (tmp_path / "renamed.csv").write_text("id,time,f0,f1\na,0,1,2\n")
     with pytest.raises(DataError, match=r"missing column 'signal'.*trained on feature columns \['signal', 'noise'\]"):
         rnnzoo.predict(exported, tmp_path / "renamed.csv")
+
+
+def test_an_export_killed_between_its_two_renames_is_restored(exported, tmp_path: Path) -> None:
+    from rnnzoo.exporter import staged_folder
+
+    shutil.copytree(exported, tmp_path / ".exp.k1ll3d.old")  # the previous export, moved aside; no "exp"
+    with staged_folder(tmp_path / "exp") as stage:
+        assert rnnzoo.verify(tmp_path / "exp", parity=False)["passed"]  # restored before the new one is built
+        (stage / "card.json").write_text(json.dumps({"files": {}}))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
+
+
+def test_a_run_clears_temp_files_a_killed_run_left(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".last.safetensors.abc123.tmp").write_bytes(b"half a checkpoint")
+    (out / "notes.txt").write_text("mine")
+    rnnzoo.train("gru_regressor", next_value(n=40, max_len=14), epochs=1, quiet=True, out_dir=str(out))
+    assert not list(out.glob(".*.tmp")) and (out / "notes.txt").exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnzoo.data.dataset import SequenceDataset
-from rnnzoo.errors import MissingDependencyError
+from rnnzoo.errors import DataError, MissingDependencyError
 from rnnzoo.hookspecs import hookimpl
 from rnnzoo.registry import DatasetSpec
 
@@ -23,6 +23,8 @@ _PERIODS = (4.0, 6.0, 9.0, 14.0)
 
 
 def _lengths(rng: np.random.Generator, n: int, min_len: int, max_len: int) -> np.ndarray:
+    if not 1 <= min_len <= max_len or n < 1:
+        raise DataError(f"need n >= 1 and 1 <= min_len <= max_len, got n={n}, min_len={min_len}, max_len={max_len}")
     return rng.integers(min_len, max_len + 1, size=n)
 
 
