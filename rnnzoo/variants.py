@@ -51,6 +51,7 @@ INT8_METHOD = "weight_only_int8"
 INT8_SIZE_TARGET = 0.3  # "auto" scales: per row unless the file would exceed this x float32
 INT8_MIN_ELEMENTS = 16  # smaller float tensors (normalization stats, tiny biases) stay float32
 _RECURRENT = frozenset({"LSTM", "GRU", "RNN"})
+_RESHAPING = frozenset({"Squeeze", "Transpose", "Split"})
 
 
 def make_variants(
@@ -112,6 +113,7 @@ def _row_axis(arr: np.ndarray, consumers: list[tuple[str, int]]) -> int:
     """
     if arr.ndim == 1:
         return 0
+    consumers = [(op, i) for op, i in consumers if op not in _RESHAPING]  # rnnzoo.lowering's view of W/R/B
     ops = {op for op, _ in consumers}
     if consumers and ops <= _RECURRENT:
         return 1 if all(i in (1, 2) for _, i in consumers) else 0  # W/R per gate row, B per direction
@@ -358,7 +360,7 @@ def _describe(
     import onnx
 
     out = run_session(make_session(variant), x, lengths)
-    ops = [n.op_type for n in onnx.load(str(variant)).graph.node]
+    ops = [n.op_type for n in _all_nodes(onnx.load(str(variant)).graph)]  # If branches included
     info: dict[str, Any] = {
         "file": variant.name,
         "size_bytes": variant.stat().st_size,

@@ -1,0 +1,170 @@
+"""Rewrite fused ONNX ``RNN`` nodes that onnxruntime runs slowly into MatMul + Scan.
+
+Why: onnxruntime's CPU ``RNN`` kernel applies its activation one element at
+a time through a ``std::function`` (``ApplyActivationToBatches`` in rnn.cc),
+about 30 ns per element; at batch 64 that, not the matrix products, is the
+run time, and it made the plain-RNN export 2-4x slower than PyTorch. The
+same math written with standard ops goes through onnxruntime's vectorised
+kernels: the input projection ``X . W^T + Wb + Rb`` for all steps as one
+MatMul, then a ``Scan`` over time whose body is ``tanh(h . R^T + xw_t)``.
+
+At small batches the fused node is faster (Scan pays a fixed cost per step),
+so the rewrite sits behind an ``If`` on ``batch * hidden >= 512``, measured
+in ``benchmarks/bench_lowering.py``. LSTM and GRU stay fused: onnxruntime's
+kernels for them are already efficient (55-90% of the matmul peak at batch
+64) and a Scan version measured slower. A Relu RNN is always rewritten,
+because ``onnx.reference`` cannot run a fused Relu RNN.
+
+Only the exact form rnnzoo's exporter produces is rewritten (forward, no
+clip, no ``sequence_lens``, ``layout=0``); the outputs keep their names, so
+the rest of the graph is untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+MIN_ELEMS = 512  # batch * hidden from which the Scan form wins (benchmarks/bench_lowering.py)
+
+
+def _attr(node: Any, name: str, default: Any) -> Any:
+    from onnx import helper
+
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def _activation(node: Any) -> str:
+    acts = [a.decode() if isinstance(a, bytes) else a for a in _attr(node, "activations", [])]
+    return acts[0] if acts else "Tanh"
+
+
+def lowerable(node: Any, inits: dict[str, np.ndarray]) -> bool:
+    """A forward RNN node in exactly the form rnnzoo exports; anything else stays as it is."""
+    if node.op_type != "RNN":
+        return False
+    ins = [*node.input, *[""] * (6 - len(node.input))]
+    return (
+        _attr(node, "direction", b"forward") in (b"forward", "forward")
+        and _attr(node, "layout", 0) == 0
+        and _attr(node, "clip", None) is None
+        and _activation(node) in ("Tanh", "Relu")
+        and ins[1] in inits and ins[2] in inits and (not ins[3] or ins[3] in inits)
+        and ins[4] == ""  # sequence_lens: rnnzoo handles ragged batches itself
+    )
+
+
+def _body(rt: str, act: str) -> Any:
+    """One step: (h_prev, xw_t) -> (h_new, y_t) with h_new = act(h_prev . R^T + xw_t)."""
+    from onnx import TensorProto, helper
+
+    f = TensorProto.FLOAT
+    nodes = [helper.make_node("MatMul", ["h_prev", rt], ["hr"]),
+             helper.make_node("Add", ["hr", "xw_t"], ["pre"]),
+             helper.make_node(act, ["pre"], ["h_new"]),
+             helper.make_node("Identity", ["h_new"], ["y_t"])]
+    inputs = [helper.make_tensor_value_info(n, f, None) for n in ("h_prev", "xw_t")]
+    outputs = [helper.make_tensor_value_info(n, f, None) for n in ("h_new", "y_t")]
+    return helper.make_graph(nodes, "rnn_step", inputs, outputs)
+
+
+def _scan_nodes(node: Any, p: str, outs: list[str], graph: Any) -> list[Any]:
+    """Nodes computing ``node``'s outputs (named ``outs``) as one MatMul plus a Scan over time."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    hidden = int(_attr(node, "hidden_size", 0))
+    ins = [*node.input, *[""] * (6 - len(node.input))]
+    graph.initializer.extend([
+        numpy_helper.from_array(np.array([hidden], np.int64), f"{p}/H"),
+        numpy_helper.from_array(np.array([hidden, hidden], np.int64), f"{p}/HH"),
+        numpy_helper.from_array(np.array([0], np.int64), f"{p}/axes0"),
+        numpy_helper.from_array(np.array([1], np.int64), f"{p}/axes1"),
+    ])
+    if not ins[3]:
+        graph.initializer.append(numpy_helper.from_array(np.zeros((1, 2 * hidden), np.float32), f"{p}/B0"))
+    # W^T, R^T and Wb + Rb are computed from the node's own initializers, not stored again: the file does
+    # not grow, the int8/fp16 variants still reach the weights, and onnxruntime folds these at load.
+    nodes = [helper.make_node("Squeeze", [ins[1], f"{p}/axes0"], [f"{p}/W"]),
+             helper.make_node("Transpose", [f"{p}/W"], [f"{p}/WT"]),
+             helper.make_node("Squeeze", [ins[2], f"{p}/axes0"], [f"{p}/R"]),
+             helper.make_node("Transpose", [f"{p}/R"], [f"{p}/RT"]),
+             helper.make_node("Split", [ins[3] or f"{p}/B0", f"{p}/HH"], [f"{p}/Wb", f"{p}/Rb"], axis=1),
+             helper.make_node("Add", [f"{p}/Wb", f"{p}/Rb"], [f"{p}/B"]),
+             helper.make_node("MatMul", [ins[0], f"{p}/WT"], [f"{p}/xw0"]),
+             helper.make_node("Add", [f"{p}/xw0", f"{p}/B"], [f"{p}/xw"])]
+    if ins[5]:  # initial_h [1, B, H] -> [B, H]
+        nodes.append(helper.make_node("Squeeze", [ins[5], f"{p}/axes0"], [f"{p}/h0"]))
+    else:
+        zero = helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0])
+        nodes += [helper.make_node("Shape", [ins[0]], [f"{p}/batch_dim"], start=1, end=2),
+                  helper.make_node("Concat", [f"{p}/batch_dim", f"{p}/H"], [f"{p}/h0_shape"], axis=0),
+                  helper.make_node("ConstantOfShape", [f"{p}/h0_shape"], [f"{p}/h0"], value=zero)]
+    nodes.append(helper.make_node("Scan", [f"{p}/h0", f"{p}/xw"], [f"{p}/hT", f"{p}/y"], num_scan_inputs=1,
+                                  body=_body(f"{p}/RT", _activation(node))))
+    if outs[0]:  # Y [T, 1, B, H]
+        nodes.append(helper.make_node("Unsqueeze", [f"{p}/y", f"{p}/axes1"], [outs[0]]))
+    if len(outs) > 1 and outs[1]:  # Y_h [1, B, H]
+        nodes.append(helper.make_node("Unsqueeze", [f"{p}/hT", f"{p}/axes0"], [outs[1]]))
+    return nodes
+
+
+def _switch(node: Any, p: str, outs: list[str], graph: Any) -> list[Any]:
+    """``If batch < MIN_ELEMS / hidden``: the fused node, else the Scan form."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    f = TensorProto.FLOAT
+    fused = onnx.NodeProto()
+    fused.CopyFrom(node)
+    del fused.output[:]
+    fused.output.extend([f"{p}/fused_{o}" if o else "" for o in outs])
+    then_g = helper.make_graph([fused], f"{p}_fused", [],
+                               [helper.make_tensor_value_info(f"{p}/fused_{o}", f, None) for o in outs if o])
+    scan_outs = [f"{p}/scan_{o}" if o else "" for o in outs]
+    else_g = helper.make_graph(_scan_nodes(node, p, scan_outs, graph), f"{p}_scan", [],
+                               [helper.make_tensor_value_info(o, f, None) for o in scan_outs if o])
+    hidden = int(_attr(node, "hidden_size", 0))
+    graph.initializer.append(numpy_helper.from_array(np.array([-(-MIN_ELEMS // hidden)], np.int64), f"{p}/min_batch"))
+    return [helper.make_node("Shape", [node.input[0]], [f"{p}/batch"], start=1, end=2),
+            helper.make_node("Less", [f"{p}/batch", f"{p}/min_batch"], [f"{p}/small"]),
+            helper.make_node("If", [f"{p}/small"], [o for o in outs if o], then_branch=then_g, else_branch=else_g)]
+
+
+def lower_recurrent(proto: Any) -> Any:
+    """A copy of ``proto`` with every lowerable RNN node rewritten; unused initializers dropped."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.ModelProto()
+    model.CopyFrom(proto)
+    g = model.graph
+    inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    new_nodes: list[Any] = []
+    for k, node in enumerate(g.node):
+        if not lowerable(node, inits):
+            new_nodes.append(node)
+            continue
+        p, outs = f"/lowered{k}_rnn", list(node.output)
+        rewrite = _scan_nodes if _activation(node) == "Relu" else _switch
+        new_nodes += rewrite(node, p, outs, g)
+    del g.node[:]
+    g.node.extend(new_nodes)
+    used = _used_names(g)
+    keep = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    return model
+
+
+def _used_names(graph: Any) -> set[str]:
+    names: set[str] = set()
+    for n in graph.node:
+        names |= set(n.input)
+        for a in n.attribute:
+            if a.g.node:
+                names |= _used_names(a.g)
+    return names
