@@ -6,9 +6,10 @@ anything: each configuration alternates the two runtimes and takes medians.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,33 @@ def compare_latency(
     round's median, so a burst of load from a neighbour on a shared machine
     hits every runtime alike instead of one.
     """
+    with torch_threads(threads):
+        return _compare_latency(net, onnx_path, batch, length, threads, repeats, variant_path, rounds)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Torch's intra-op thread count set for a block and restored after it.
+
+    Why restore: the thread count changes float summation order, so a
+    leaked setting would change the weights of whatever trains next.
+    """
     import torch
 
+    before = torch.get_num_threads()
     torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _compare_latency(
+    net: Any, onnx_path: Path, batch: int, length: int, threads: int, repeats: int,
+    variant_path: Path | None, rounds: int,
+) -> dict[str, float]:
+    import torch
+
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch, length, net.mean.shape[0])).astype(np.float32)
     lengths = np.full(batch, length, dtype=np.int64)
@@ -97,15 +122,15 @@ def matmul_peak_gflops(threads: int, n: int = 1024, repeats: int = 7) -> float:
     """
     import torch
 
-    torch.set_num_threads(threads)
     a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(2):
-        torch.mm(a, b)
     best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - start)
+    with torch_threads(threads):
+        for _ in range(2):
+            torch.mm(a, b)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.mm(a, b)
+            best = min(best, time.perf_counter() - start)
     return 2.0 * n**3 / best / 1e9
 
 

@@ -307,26 +307,36 @@ def bench(pattern: str, exports: str, threads: int, repeats: int, out: str | Non
     import onnxruntime
     import torch
 
-    from rnnzoo.bench import benchmark_zoo
+    from rnnzoo.bench import benchmark_zoo, matmul_peak_gflops
     from rnnzoo.registry import list_models
 
     names = [n for n in list_models(pattern) if (Path(exports) / n / "model.onnx").exists()]
     if not names:
         raise click.UsageError(f"no exported models under {exports}/; run `rnnzoo zoo` first")
-    rows = benchmark_zoo(Path(exports), names, threads, repeats)
-    click.echo(f"threads={threads} torch={torch.__version__} onnxruntime={onnxruntime.__version__} "
-               f"python={platform.python_version()}")
-    click.echo(f"{'model':<16} {'batch':>5} {'len':>4} {'torch ms':>9} {'ort ms':>8} {'int8 ms':>8} "
-               f"{'speedup':>8}")
+    peak = matmul_peak_gflops(threads)
+    header = {"threads": threads, "cpu_count": os.cpu_count(), "torch": torch.__version__,
+              "onnxruntime": onnxruntime.__version__, "python": platform.python_version(),
+              "machine": platform.machine(), "sgemm_peak_gflops": round(peak, 1)}
+    click.echo("  ".join(f"{k}={v}" for k, v in header.items()))
+    click.echo(f"{'model':<26} {'batch':>5} {'len':>4} {'torch ms':>9} {'ort ms':>8} {'int8 ms':>8} "
+               f"{'torch/ort':>9} {'GFLOP/s torch':>13} {'ort':>6} {'ort/peak':>8}")
+    rows = benchmark_zoo(Path(exports), names, threads, repeats, peak_gflops=peak)
     for r in rows:
-        click.echo(f"{r['model']:<16} {r['batch']:>5} {r['length']:>4} {r['torch_ms']:>9.3f} "
-                   f"{r['onnx_ms']:>8.3f} {r.get('variant_ms', float('nan')):>8.3f} {r['speedup']:>7.2f}x")
+        click.echo(f"{r['model']:<26} {r['batch']:>5} {r['length']:>4} {r['torch_ms']:>9.3f} "
+                   f"{r['onnx_ms']:>8.3f} {r.get('variant_ms', float('nan')):>8.3f} {r['speedup']:>8.2f}x "
+                   f"{_num(r.get('torch_gflops'), '13.1f')} {_num(r.get('onnx_gflops'), '6.1f')} "
+                   f"{_num(r.get('onnx_of_peak'), '8.0%')}")
     if out:
         from rnnzoo.atomic import atomic_write
 
-        text = json.dumps({"threads": threads, "torch": torch.__version__,
-                           "onnxruntime": onnxruntime.__version__, "rows": rows}, indent=2)
+        text = json.dumps({**header, "rows": rows}, indent=2)
         atomic_write(out, lambda p: p.write_text(text, encoding="utf-8"))
+        click.echo(f"wrote {out}")
+
+
+def _num(value: float | None, spec: str) -> str:
+    """A number, or '-' right-aligned where it does not apply (GFLOP/s of a non-recurrent model)."""
+    return format(value, spec) if value is not None else "-".rjust(int(spec.split(".")[0]))
 
 
 @main.command()
