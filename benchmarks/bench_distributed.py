@@ -6,7 +6,9 @@ Both runs go through `rnnzoo train` on the same saved dataset (1,000 sines of
 10-200 steps) and seed; throughput is training samples per second of epoch
 time from each run's history.json (process start-up excluded), so the ratio
 shows what the extra workers buy on this machine. Each worker gets
-cpu_count / N torch threads, the single process all of them.
+cpu_count / N torch threads; the single process runs once with all cores
+and once with that same per-worker count, so the table separates the gain
+of data parallelism from that of fewer threads per process.
 """
 
 from __future__ import annotations
@@ -48,15 +50,20 @@ def main() -> None:
         n_train = round(len(data) * 0.8)
         base = [sys.executable, "-m", "rnnzoo", "train", args.model, "--data", str(path), "--epochs",
                 str(args.epochs), "--batch-size", str(args.batch_size), "--no-early-stop", "--quiet"]
-        one = run(base, Path(tmp) / "one", cores)
-        many = run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                    f"--nproc-per-node={args.nproc}", *base[1:]], Path(tmp) / "many", max(1, cores // args.nproc))
-    rate1, rate_n = n_train * args.epochs / one, n_train * args.epochs / many
+        thin = max(1, cores // args.nproc)
+        seconds = {
+            (1, cores): run(base, Path(tmp) / "one", cores),
+            (1, thin): run(base, Path(tmp) / "thin", thin),
+            (args.nproc, thin): run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                     f"--nproc-per-node={args.nproc}", *base[1:]], Path(tmp) / "many", thin),
+        }
     print(f"cores={cores} torch={torch.__version__} python={platform.python_version()} model={args.model} "
           f"global batch={args.batch_size} epochs={args.epochs}")
-    print(f"{'processes':>9} {'samples/s':>10} {'vs 1 process':>12}")
-    print(f"{1:>9} {rate1:>10.0f} {1.0:>11.2f}x")
-    print(f"{args.nproc:>9} {rate_n:>10.0f} {rate_n / rate1:>11.2f}x")
+    print(f"{'processes':>9} {'threads each':>12} {'samples/s':>10} {'vs 1 process, all cores':>24}")
+    base_rate = n_train * args.epochs / seconds[(1, cores)]
+    for (procs, threads), secs in seconds.items():
+        rate = n_train * args.epochs / secs
+        print(f"{procs:>9} {threads:>12} {rate:>10.0f} {rate / base_rate:>23.2f}x")
 
 
 if __name__ == "__main__":

@@ -277,3 +277,18 @@ def test_a_run_clears_temp_files_a_killed_run_left(tmp_path: Path) -> None:
     (out / "notes.txt").write_text("mine")
     rnnzoo.train("gru_regressor", next_value(n=40, max_len=14), epochs=1, quiet=True, out_dir=str(out))
     assert not list(out.glob(".*.tmp")) and (out / "notes.txt").exists()
+
+
+def test_loading_checkpoints_exports_and_data_never_unpickles(stopped_run, exported, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import pickle
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("something tried to unpickle")
+
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+    rnnzoo.load_checkpoint(stopped_run[0] / "last.safetensors")
+    np.savez(tmp_path / "x.npz", X=np.zeros((2, 5, 2), np.float32))
+    rnnzoo.predict(exported, tmp_path / "x.npz")
+    assert rnnzoo.verify(exported)["passed"]
