@@ -149,3 +149,15 @@ def test_bad_option_and_hparam_syntax() -> None:
     assert res.exit_code == 2 and "KEY=VALUE" in res.output
     res = CliRunner().invoke(main, ["list", "--task", "ranking"])
     assert res.exit_code == 2 and "Invalid value" in res.output
+
+
+def test_train_can_disable_clipping_and_early_stopping(tmp_path) -> None:
+    res = invoke("train", "gru_regressor", "--epochs", "1", "--hp", "hidden_size=8", "--quiet", "--no-clip",
+                 "--no-early-stop", "--out", str(tmp_path / "run"))
+    assert res.exit_code == 0, res.output
+    from rnnzoo import load_checkpoint
+
+    config = load_checkpoint(tmp_path / "run" / "model.safetensors").meta["config"]
+    assert config["clip_norm"] is None and config["patience"] is None
+    res = CliRunner().invoke(main, ["train", "gru_regressor", "--clip-norm", "2", "--no-clip"])
+    assert res.exit_code == 2 and "contradict" in res.output
