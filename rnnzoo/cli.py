@@ -170,8 +170,6 @@ def train(model: str, data: str | None, out_dir: str | None, hparams: tuple[str,
     from rnnzoo.registry import get_spec
     from rnnzoo.trainer import train as run
 
-    if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        sys.exit(_torchrun(nproc))
     spec = get_spec(model)
     dataset = data or spec.default_dataset
     if dataset is None:
@@ -186,6 +184,9 @@ def train(model: str, data: str | None, out_dir: str | None, hparams: tuple[str,
         config["patience"] = None
     config.update({k: v for k, v in opts.items() if v is not None and v is not False})
     out = out_dir or f"runs/{model}"
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        _check_before_launch(spec.task, dataset, {**spec.train_defaults, **config, "out_dir": out})
+        sys.exit(_torchrun(nproc))
     result = run(model, dataset, out_dir=out, hparams=_parse_hparams(hparams), **config)
     if int(os.environ.get("RANK", "0")) != 0:
         return
@@ -194,6 +195,14 @@ def train(model: str, data: str | None, out_dir: str | None, hparams: tuple[str,
     else:
         metrics = "  ".join(f"{k}={v:.4g}" for k, v in result.metrics.items())
         click.echo(f"{model}: {metrics}\ncheckpoint: {result.checkpoint}")
+
+
+def _check_before_launch(task: str, dataset: str, config: dict[str, Any]) -> None:
+    """Settings and data fail here as one error line, not once per worker under torchrun's traceback."""
+    from rnnzoo.trainer import TrainConfig, resolve_data
+
+    TrainConfig(**config)
+    resolve_data(dataset, task)
 
 
 def _torchrun(nproc: int) -> int:

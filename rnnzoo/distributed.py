@@ -35,6 +35,7 @@ class Distributed:
     world: int
     local_rank: int
     backend: str
+    owns_group: bool = True  # False when the caller had set up the process group: then it is theirs to close
 
     @property
     def is_main(self) -> bool:
@@ -86,17 +87,18 @@ def from_env(device: str) -> Distributed | None:
     backend = "nccl" if device.startswith("cuda") else "gloo"
     if backend == "nccl" and not torch.cuda.is_available():
         raise InvalidHyperparameterError("device='cuda' under torchrun, but CUDA is not available")
-    if not dist.is_initialized():
+    owns = not dist.is_initialized()
+    if owns:
         dist.init_process_group(backend=backend)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if backend == "nccl":
         torch.cuda.set_device(local_rank)
-    return Distributed(dist.get_rank(), dist.get_world_size(), local_rank, backend)
+    return Distributed(dist.get_rank(), dist.get_world_size(), local_rank, backend, owns)
 
 
 def close(d: Distributed | None) -> None:
-    """Leave the process group (a no-op in a single process)."""
-    if d is not None:
+    """Leave the process group rnnzoo joined (a no-op in a single process or for the caller's own group)."""
+    if d is not None and d.owns_group:
         import torch.distributed as dist
 
         if dist.is_initialized():

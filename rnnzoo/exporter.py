@@ -23,6 +23,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -37,7 +38,7 @@ import torch
 from torch import nn
 
 from rnnzoo import __version__
-from rnnzoo.atomic import atomic_write
+from rnnzoo.atomic import atomic_write, current_umask
 from rnnzoo.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from rnnzoo.data.dataset import SequenceDataset
 from rnnzoo.data.split import validation_data
@@ -83,7 +84,8 @@ def export(
     ``data``: validation samples for the parity check and the int8/fp16
     accuracy-drop check (defaults to the dataset named in the checkpoint).
     Raises :class:`ExportError` for a broken graph and :class:`ParityError`
-    when runtimes disagree beyond the model's tolerance.
+    when runtimes disagree beyond the model's tolerance; a failed export
+    never replaces a good one: it is left in ``<out_dir>.failed`` to inspect.
     """
     if opset not in SUPPORTED_OPSETS:
         raise ExportError(f"opset {opset} is not supported; use one of {list(SUPPORTED_OPSETS)}")
@@ -93,12 +95,15 @@ def export(
     with staged_folder(target) as folder:
         card = _write_folder(folder, net, meta, opset, data, int8=int8, fp16=fp16, streaming=streaming,
                              validate=validate)
-    streaming_ok = card.get("streaming", {}).get("check", {}).get("passed", True)
-    if validate and not (card["parity"]["passed"] and streaming_ok):
-        from rnnzoo.errors import ParityError
+        streaming_ok = card.get("streaming", {}).get("check", {}).get("passed", True)
+        if validate and not (card["parity"]["passed"] and streaming_ok):
+            from rnnzoo.errors import ParityError
 
-        raise ParityError(f"{target}: {card['parity']['summary']}; streaming: {card.get('streaming')}",
-                          card["parity"])
+            failed = target.with_name(target.name + ".failed")
+            shutil.rmtree(failed, ignore_errors=True)
+            os.replace(folder, failed)
+            raise ParityError(f"{target}: {card['parity']['summary']}; streaming: {card.get('streaming')}. "
+                              f"{target} is unchanged; the failed export is in {failed}", card["parity"])
     return Export(target, card)
 
 
@@ -116,7 +121,7 @@ def staged_folder(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     _recover(target)
     stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".export", dir=target.parent))
-    os.chmod(stage, 0o755)  # mkdtemp makes it private; an export folder is meant to be shared
+    os.chmod(stage, 0o777 & ~current_umask())  # mkdtemp makes it private; an export folder is meant to be shared
     try:
         yield stage
     except BaseException:
@@ -131,7 +136,8 @@ def staged_folder(target: Path) -> Iterator[Path]:
 
 def _recover(target: Path) -> None:
     """Undo what a kill between the two renames of a swap left: the previous export sits in ``.NAME.*.old``."""
-    olds = sorted(target.parent.glob(f".{target.name}.*.old"), key=lambda p: p.stat().st_mtime)
+    mine = re.compile(rf"\.{re.escape(target.name)}\.[A-Za-z0-9_]+\.old")  # mkdtemp's suffix, nothing wider
+    olds = sorted((p for p in target.parent.iterdir() if mine.fullmatch(p.name)), key=lambda p: p.stat().st_mtime)
     if olds and not target.exists() and (olds[-1] / CARD_FILE).is_file():
         os.replace(olds.pop(), target)
     for old in olds:

@@ -48,7 +48,7 @@ def _checked_model(folder: Path, card: dict[str, Any], variant: str) -> Path:
     if variant not in card["files"] or not variant.endswith(".onnx"):
         onnx_files = sorted(f for f in card["files"] if f.endswith(".onnx"))
         raise ExportError(f"{folder} has no model file {variant!r}; available: {onnx_files}")
-    bad = check_hashes(folder, {"files": {variant: card["files"][variant]}})
+    bad = [p for p in check_hashes(folder, card) if p.startswith((variant + ":", MODEL_FILE + ":"))]
     if bad:
         raise ExportError(f"{folder}: {bad[0]}; re-export, or run `rnnzoo verify {folder}`")
     _onnx_check(folder / variant)
@@ -99,7 +99,11 @@ def predict(folder: str | Path, data: str | Path, out: str | Path | None = None,
     folder, data = Path(folder), Path(data)
     card = read_card(folder)
     x, lengths = _checked(data, *_read_inputs(data, card), card["source_metadata"]["input_size"])
-    y = run_session(make_session(_checked_model(folder, card, variant)), x, lengths)
+    session = make_session(_checked_model(folder, card, variant))
+    if [i.name for i in session.get_inputs()] != ["x", "lengths"]:
+        raise ExportError(f"{variant} takes inputs {[i.name for i in session.get_inputs()]}, not (x, lengths): "
+                          "it is the streaming graph; predict runs model.onnx or its int8/fp16 variants")
+    y = run_session(session, x, lengths)
     result = {"task": card["rnnzoo.task"], "outputs": y, "labels": card.get("rnnzoo.label_names")}
     if out is not None:
         _write_predictions(Path(out), result, lengths)

@@ -83,7 +83,7 @@ class MetricAccumulator:
 
     def result(self) -> dict[str, float]:
         loss_sum, weight, sq, ab, count = self.state[:5]
-        res = {"loss": float(loss_sum / max(weight, 1.0))}
+        res = {"loss": float(loss_sum / weight) if weight > 0 else float("nan")}
         if self.task == "classification":
             return {**res, **confusion_scores(self.state[5:].reshape(self.k, self.k))}
         mse = float(sq / max(count, 1.0))

@@ -88,7 +88,9 @@ def parity_inputs(
         return x, np.full(b, t, dtype=np.int64) if lengths is None else lengths.astype(np.int64)
 
     cases = [("batch1_len1", *rand(1, 1)), ("batch2_len5", *rand(2, 5)),
-             ("batch7_ragged", *rand(7, 20, np.array([20, 1, 7, 13, 2, 20, 9])))]
+             ("batch7_ragged", *rand(7, 20, np.array([20, 1, 7, 13, 2, 20, 9]))),
+             # wide enough for rnnzoo.lowering's Scan branch (batch * hidden >= 512) in every runtime
+             ("batch40_ragged_len6", *rand(40, 6, rng.integers(1, 7, 40)))]
     if not small:
         cases += [
             ("batch64_ragged", *rand(64, 50, rng.integers(1, 51, 64))),

@@ -17,6 +17,7 @@ from rnnzoo.errors import ExportError
 
 MODEL_FILE = "model.onnx"
 CARD_FILE = "card.json"
+_USED_SUFFIXES = (".onnx", ".pb", ".safetensors")  # what verify/predict would load; other files are the user's
 
 
 def sha256(path: Path) -> str:
@@ -57,14 +58,28 @@ def read_card(folder: str | Path) -> dict[str, Any]:
         card = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ExportError(f"{path} is not valid JSON ({exc}); re-export the model") from exc
-    if not isinstance(card, dict) or "files" not in card:
+    if not isinstance(card, dict) or not isinstance(card.get("files"), dict):
         raise ExportError(f"{path} has no 'files' section; re-export the model")
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in card["files"].items()):
+        raise ExportError(f"{path}: 'files' must map file names to sha256 strings; re-export the model")
+    meta = card.get("source_metadata")
+    if not isinstance(meta, dict) or not isinstance(card.get("rnnzoo.task"), str) or \
+            not isinstance(meta.get("input_size"), int):
+        raise ExportError(f"{path} lacks the model's task or input size; re-export the model")
     return card
 
 
 def check_hashes(folder: str | Path, card: dict[str, Any]) -> list[str]:
-    """Files whose sha256 differs from the card's record (edited or corrupted after export)."""
+    """Problems with the folder's files: hash differs from the card, missing, or not in the card at all."""
     bad = []
+    listed = set(card["files"])
+    if MODEL_FILE not in listed:
+        bad.append(f"{MODEL_FILE}: not listed in {CARD_FILE} (edited card?)")
+    for path in sorted(Path(folder).rglob("*")):
+        rel = str(path.relative_to(folder))
+        hidden = any(part.startswith(".") for part in Path(rel).parts)
+        if path.is_file() and path.suffix in _USED_SUFFIXES and not hidden and rel not in listed:
+            bad.append(f"{rel}: not listed in {CARD_FILE} (added after export?)")
     for rel, digest in card["files"].items():
         path = Path(folder) / rel
         if Path(rel).is_absolute() or ".." in Path(rel).parts:

@@ -8,6 +8,7 @@ runs, and an atomic ``last.safetensors`` after every epoch to resume from.
 from __future__ import annotations
 
 import copy
+import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -71,6 +72,10 @@ class TrainConfig:
             raise InvalidHyperparameterError(f"optimizer must be one of {sorted(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise InvalidHyperparameterError(f"schedule must be one of {SCHEDULES}")
+        if self.patience is not None and (isinstance(self.patience, bool) or not isinstance(self.patience, int)
+                                          or self.patience < 1):
+            raise InvalidHyperparameterError(f"patience must be a positive int, or None to never stop early, "
+                                             f"got {self.patience!r}")
         if self.clip_norm is not None and not self.clip_norm > 0:
             raise InvalidHyperparameterError("clip_norm must be > 0, or None to disable clipping")
         if self.resume and not self.out_dir:
@@ -204,7 +209,7 @@ class _Loop:
     ):
         self.net, self.build, self.splits, self.cfg, self.dist = net, build, splits, cfg, dist
         self.main = dist is None or dist.is_main  # only the main process writes files and logs
-        self.model = dist.wrap(net) if dist is not None else net
+        self.model: nn.Module = net  # wrapped for DDP in run(), after resuming, so every rank starts alike
         self.spec = get_spec(build["name"])
         self.k = splits.train.output_size
         weights = _class_weights(cfg, splits.train)
@@ -223,8 +228,11 @@ class _Loop:
             _remove_stale_temp_files(self.out)
         if self.cfg.resume:
             self._resume()
-        if self.dist is not None and not self.dist.is_main:  # own dropout masks per rank
-            torch.manual_seed(self.cfg.seed + self.dist.rank + 1_000_003 * self.epoch)
+        if self.dist is not None:
+            self._check_ranks_agree()
+            self.model = self.dist.wrap(self.net)
+            if not self.dist.is_main:  # own dropout masks per rank
+                torch.manual_seed(self.cfg.seed + self.dist.rank + 1_000_003 * self.epoch)
         stale = 0 if self.best is None else self.epoch - self.best[1]
         while self.epoch < self.cfg.epochs and not self._stopped(stale):
             record = self._epoch()
@@ -391,11 +399,21 @@ class _Loop:
             raise CheckpointError(f"{path}: resume state does not fit this run ({exc}); start a fresh out_dir") from exc
         self._log_line(f"resumed from {path} after epoch {self.epoch}")
 
+    def _check_ranks_agree(self) -> None:
+        """Every worker must start from the same epoch (e.g. --out not shared across machines on resume)."""
+        assert self.dist is not None
+        epochs = self.dist.sum(torch.tensor([float(self.epoch), 1.0]))
+        if float(epochs[0]) != self.epoch * float(epochs[1]):
+            raise CheckpointError(
+                f"workers resumed from different epochs (rank {self.dist.rank}: {self.epoch}); every worker must "
+                "read the same last.safetensors, so --out must be a shared path"
+            )
+
     def _check_same_run(self, path: Path, meta: dict[str, Any], state: dict[str, Any] | None) -> None:
         """Resuming with other data, model or settings would silently train a different run."""
         if state is None:
             raise CheckpointError(f"{path} has no resume state (it is a final model, not last.safetensors)")
-        mine = self._meta()
+        mine = json.loads(json.dumps(self._meta(), default=str))  # as it would read back: tuples become lists
         diffs = [k for k in ("model", "input_size", "output_size", "hparams", "per_step", "dataset")
                  if meta.get(k) != mine[k]]
         old_cfg = meta.get("config") or {}

@@ -71,6 +71,8 @@ CATALOGUE: list[tuple[str, Callable[[], object], type[Exception], str]] = [
     ("misspelled train setting", lambda: rnnzoo.train("gru_classifier", "sines", epoch=3),
      InvalidHyperparameterError, "Did you mean 'epochs'"),
     ("zero epochs", lambda: rnnzoo.train("gru_classifier", "sines", epochs=0), InvalidHyperparameterError, "epochs"),
+    ("zero patience", lambda: rnnzoo.train("gru_classifier", "sines", patience=0), InvalidHyperparameterError,
+     "patience must be a positive int"),
     ("forward: wrong feature count", lambda: _model()(torch.randn(3, 4, 3), torch.tensor([1, 1, 1])), DataError,
      r"shape \[batch, time, 2\]"),
     ("forward: float lengths", lambda: _model()(torch.randn(3, 4, 2), torch.tensor([1.0, 1, 1])), DataError,
@@ -292,3 +294,78 @@ def test_loading_checkpoints_exports_and_data_never_unpickles(stopped_run, expor
     np.savez(tmp_path / "x.npz", X=np.zeros((2, 5, 2), np.float32))
     rnnzoo.predict(exported, tmp_path / "x.npz")
     assert rnnzoo.verify(exported)["passed"]
+
+
+def test_a_neighbours_backup_is_never_taken(exported, tmp_path: Path) -> None:
+    from rnnzoo.exporter import staged_folder
+
+    shutil.copytree(exported, tmp_path / ".exp.v2.k1ll3d.old")  # export "exp.v2"'s backup, not "exp"'s
+    with staged_folder(tmp_path / "exp") as stage:
+        (stage / "card.json").write_text(json.dumps({"files": {}}))
+    assert (tmp_path / ".exp.v2.k1ll3d.old" / "card.json").exists()
+
+
+def test_a_failed_export_leaves_the_good_one_in_place(exported, tmp_path: Path, monkeypatch) -> None:
+    import rnnzoo.parity
+    from rnnzoo.errors import ParityError
+
+    folder = tmp_path / "exp"
+    shutil.copytree(exported, folder)
+    before = (folder / "card.json").read_bytes()
+
+    class Failed:
+        passed = False
+
+        def as_dict(self) -> dict[str, Any]:
+            return {"passed": False, "summary": "parity FAILED (simulated)"}
+
+    monkeypatch.setattr(rnnzoo.parity, "check_parity", lambda *a, **k: Failed())
+    with pytest.raises(ParityError, match="is unchanged; the failed export is in"):
+        rnnzoo.export(rnnzoo.load_checkpoint(exported / "checkpoint.safetensors"), folder, int8=False, fp16=False)
+    assert (folder / "card.json").read_bytes() == before
+    assert json.loads((tmp_path / "exp.failed" / "card.json").read_text())["parity"]["passed"] is False
+
+
+def test_resume_accepts_settings_given_as_tuples(tmp_path: Path) -> None:
+    data = sines(n=60, max_len=14)
+    settings = {"epochs": 2, "class_weights": (1.0, 2.0, 1.0, 1.0), "quiet": True, "out_dir": str(tmp_path)}
+    rnnzoo.train("gru_classifier", data, **{**settings, "epochs": 1})
+    assert len(rnnzoo.train("gru_classifier", data, resume=True, **settings).history) == 2
+
+
+def test_small_class_weights_do_not_shrink_the_reported_loss() -> None:
+    from rnnzoo.metrics import MetricAccumulator
+
+    acc = MetricAccumulator("classification", 2)
+    acc.add(0.002, 0.002, torch.tensor([[1.0, 0.0]]), torch.tensor([0]), torch.tensor([3]))
+    assert acc.result()["loss"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("edit", "error", "message"),
+    [
+        (lambda c: c.update(files={}), None, "model.onnx: not listed"),
+        (lambda c: c.update(files=["model.onnx"]), ExportError, "no 'files' section"),
+        (lambda c: c.pop("source_metadata"), ExportError, "lacks the model's task or input size"),
+    ],
+)
+def test_an_edited_card_is_not_trusted(exported, tmp_path: Path, edit, error, message) -> None:
+    folder = tmp_path / "exp"
+    shutil.copytree(exported, folder)
+    card = json.loads((folder / "card.json").read_text())
+    edit(card)
+    (folder / "card.json").write_text(json.dumps(card))
+    if error is None:
+        report = rnnzoo.verify(folder, parity=False)
+        assert not report["passed"] and any(message in p for p in report["problems"])
+    else:
+        with pytest.raises(error, match=message):
+            rnnzoo.verify(folder, parity=False)
+
+
+def test_predict_refuses_the_streaming_graph(tmp_path: Path) -> None:
+    model = rnnzoo.create_model("gru_classifier", input_size=2, output_size=2)
+    rnnzoo.export(model, tmp_path / "exp", int8=False, fp16=False, streaming=True)
+    np.savez(tmp_path / "x.npz", X=np.zeros((2, 5, 2), np.float32))
+    with pytest.raises(ExportError, match="streaming graph"):
+        rnnzoo.predict(tmp_path / "exp", tmp_path / "x.npz", variant="model.streaming.onnx")

@@ -161,3 +161,8 @@ def test_train_can_disable_clipping_and_early_stopping(tmp_path) -> None:
     assert config["clip_norm"] is None and config["patience"] is None
     res = CliRunner().invoke(main, ["train", "gru_regressor", "--clip-norm", "2", "--no-clip"])
     assert res.exit_code == 2 and "contradict" in res.output
+
+
+def test_nproc_checks_settings_before_launching_workers() -> None:
+    res = CliRunner().invoke(main, ["train", "gru_classifier", "--nproc", "2", "--epochs", "0"])
+    assert res.exit_code == 2 and "epochs must be a positive int" in res.output
