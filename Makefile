@@ -32,4 +32,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench_export.py
 
 clean:
-	rm -rf $(VENV) exports/*/ exports/*.md exports/*.json exports/*.png
+	rm -rf $(VENV) exports/*/ exports/REPORT.md exports/*.json exports/*.png

@@ -48,7 +48,7 @@ _LAZY = {
     "SequenceDataset": "rnnzoo.data.dataset",
     "load_file": "rnnzoo.data.loaders",
     "train": "rnnzoo.trainer",
-    "TrainConfig": "rnnzoo.trainer",
+    "TrainConfig": "rnnzoo.train_config",
     "TrainResult": "rnnzoo.trainer",
     "load_checkpoint": "rnnzoo.checkpoint",
     "save_checkpoint": "rnnzoo.checkpoint",

@@ -199,9 +199,10 @@ def train(model: str, data: str | None, out_dir: str | None, hparams: tuple[str,
 
 def _check_before_launch(task: str, dataset: str, config: dict[str, Any]) -> None:
     """Settings and data fail here as one error line, not once per worker under torchrun's traceback."""
-    from rnnzoo.trainer import TrainConfig, resolve_data
+    from rnnzoo.train_config import make_config
+    from rnnzoo.trainer import resolve_data
 
-    TrainConfig(**config)
+    make_config(config)
     resolve_data(dataset, task)
 
 

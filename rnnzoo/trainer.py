@@ -11,7 +11,7 @@ import copy
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,58 +30,7 @@ from rnnzoo.metrics import MetricAccumulator, make_loss
 from rnnzoo.normalize import NormalizedModel, fit_scaler
 from rnnzoo.plugins import catalog
 from rnnzoo.registry import create_model, get_spec
-
-OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-SCHEDULES = ("none", "cosine", "step", "plateau")
-
-
-@dataclass
-class TrainConfig:
-    """Every knob of a run; stored in the checkpoint so a run can be reproduced."""
-
-    epochs: int = 20
-    batch_size: int = 32
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    schedule: str = "none"
-    clip_norm: float | None = 1.0
-    patience: int | None = 5
-    restore_best: bool = True
-    val_fraction: float = 0.2
-    test_fraction: float = 0.0
-    seed: int = 0
-    device: str = "cpu"
-    loss: str | None = None
-    class_weights: str | list[float] | None = None
-    normalize: bool = True
-    bucket: bool = True
-    quiet: bool = False
-    out_dir: str | None = None
-    resume: bool = False
-    hparams: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidHyperparameterError(f"{name} must be a positive int, got {v!r}")
-        if not self.lr > 0 or self.weight_decay < 0:
-            raise InvalidHyperparameterError("lr must be > 0 and weight_decay >= 0")
-        if self.optimizer not in OPTIMIZERS:
-            raise InvalidHyperparameterError(f"optimizer must be one of {sorted(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise InvalidHyperparameterError(f"schedule must be one of {SCHEDULES}")
-        if self.patience is not None and (isinstance(self.patience, bool) or not isinstance(self.patience, int)
-                                          or self.patience < 1):
-            raise InvalidHyperparameterError(f"patience must be a positive int, or None to never stop early, "
-                                             f"got {self.patience!r}")
-        if self.clip_norm is not None and not self.clip_norm > 0:
-            raise InvalidHyperparameterError("clip_norm must be > 0, or None to disable clipping")
-        if self.resume and not self.out_dir:
-            raise InvalidHyperparameterError("resume=True needs out_dir (where last.safetensors lives)")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise InvalidHyperparameterError("device='cuda' requested but CUDA is not available")
+from rnnzoo.train_config import OPTIMIZERS, TrainConfig, class_weights, make_config, make_scheduler
 
 
 @dataclass
@@ -106,7 +55,7 @@ def train(model_or_name: str | nn.Module, data: str | Path | SequenceDataset, **
     if isinstance(model_or_name, str):
         spec = get_spec(model_or_name)
         config, task = {**spec.train_defaults, **config}, spec.task
-    cfg = _config(config)
+    cfg = make_config(config)
     ds = resolve_data(data, task)
     splits = split_dataset(ds, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     dist = from_env(cfg.device)  # launched by torchrun with several workers?
@@ -118,20 +67,6 @@ def train(model_or_name: str | nn.Module, data: str | Path | SequenceDataset, **
         return _Loop(net, build, splits, cfg, dist).run()
     finally:
         close(dist)
-
-
-def _config(config: dict[str, Any]) -> TrainConfig:
-    """TrainConfig from keywords; a misspelled key is named with its closest match, not a TypeError."""
-    import difflib
-    from dataclasses import fields
-
-    known = [f.name for f in fields(TrainConfig)]
-    for key in config:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else f" Accepted: {', '.join(known)}"
-            raise InvalidHyperparameterError(f"train() has no setting {key!r}.{hint}")
-    return TrainConfig(**config)
 
 
 def resolve_data(data: str | Path | SequenceDataset, task: str | None = None) -> SequenceDataset:
@@ -212,10 +147,10 @@ class _Loop:
         self.model: nn.Module = net  # wrapped for DDP in run(), after resuming, so every rank starts alike
         self.spec = get_spec(build["name"])
         self.k = splits.train.output_size
-        weights = _class_weights(cfg, splits.train)
+        weights = class_weights(cfg, splits.train)
         self.loss_fn = make_loss(self.spec.task, cfg.loss, weights)
         self.opt = OPTIMIZERS[cfg.optimizer](net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.sched = _scheduler(self.opt, cfg)
+        self.sched = make_scheduler(self.opt, cfg)
         self.rng = np.random.default_rng(cfg.seed)
         self.history: list[dict[str, Any]] = []
         self.best: tuple[float, int, dict[str, torch.Tensor]] | None = None
@@ -442,30 +377,6 @@ def _remove_stale_temp_files(out: Path) -> None:
     for name in ("last.safetensors", "model.safetensors", "history.json", "history.csv", "curves.png"):
         for tmp in out.glob(f".{name}.*.tmp"):
             tmp.unlink(missing_ok=True)
-
-
-def _class_weights(cfg: TrainConfig, train: SequenceDataset) -> torch.Tensor | None:
-    if cfg.class_weights is None or train.task != "classification":
-        return None
-    k = train.output_size
-    if cfg.class_weights == "balanced":
-        counts = np.bincount(train.y, minlength=k).astype(np.float64)
-        w = len(train.y) / (k * np.maximum(counts, 1))
-    else:
-        w = np.asarray(cfg.class_weights, dtype=np.float64)
-        if w.shape != (k,) or (w < 0).any():
-            raise InvalidHyperparameterError(f"class_weights must be {k} non-negative numbers or 'balanced'")
-    return torch.tensor(w, dtype=torch.float32, device=cfg.device)
-
-
-def _scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
-    if cfg.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    if cfg.schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.epochs // 3), gamma=0.3)
-    if cfg.schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
-    return None
 
 
 def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
