@@ -34,6 +34,13 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     return path
 
 
+def remove_stale_temps(folder: Path, names: tuple[str, ...]) -> None:
+    """Delete the hidden temp files a killed :func:`atomic_write` of any of ``names`` left in ``folder``."""
+    for name in names:
+        for tmp in folder.glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
 def current_umask() -> int:
     mask = os.umask(0)  # the only way to read it is to set it
     os.umask(mask)

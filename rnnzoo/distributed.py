@@ -55,7 +55,7 @@ class Distributed:
         import torch.distributed as dist
 
         if isinstance(value, np.ndarray):
-            t = torch.from_numpy(value.astype(np.float64)).to(self._comm_device())
+            t = torch.from_numpy(value.astype(np.float64)).to(self.device("cpu"))
             dist.all_reduce(t)
             return t.cpu().numpy()
         t = value.detach().clone()
@@ -67,14 +67,6 @@ class Distributed:
 
         ids = [self.local_rank] if self.backend == "nccl" else None
         return DistributedDataParallel(net, device_ids=ids)
-
-    def barrier(self) -> None:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-    def _comm_device(self) -> str:
-        return f"cuda:{self.local_rank}" if self.backend == "nccl" else "cpu"
 
 
 def from_env(device: str) -> Distributed | None:

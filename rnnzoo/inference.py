@@ -16,7 +16,7 @@ import numpy as np
 
 from rnnzoo.atomic import atomic_write
 from rnnzoo.errors import DataError, ExportError
-from rnnzoo.runtime import MODEL_FILE, check_hashes, make_session, read_card, run_session
+from rnnzoo.runtime import MODEL_FILE, check_hashes, hash_problems, make_session, read_card, run_session
 
 
 def _read_inputs(path: Path, card: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +48,7 @@ def _checked_model(folder: Path, card: dict[str, Any], variant: str) -> Path:
     if variant not in card["files"] or not variant.endswith(".onnx"):
         onnx_files = sorted(f for f in card["files"] if f.endswith(".onnx"))
         raise ExportError(f"{folder} has no model file {variant!r}; available: {onnx_files}")
-    bad = [p for p in check_hashes(folder, card) if p.startswith((variant + ":", MODEL_FILE + ":"))]
+    bad = hash_problems(folder, {variant: card["files"][variant]})  # only the file that will run
     if bad:
         raise ExportError(f"{folder}: {bad[0]}; re-export, or run `rnnzoo verify {folder}`")
     _onnx_check(folder / variant)

@@ -99,14 +99,3 @@ def confusion_scores(conf: np.ndarray) -> dict[str, float]:
     total = conf.sum()
     return {"accuracy": float(tp.sum() / total) if total else 0.0,
             "macro_f1": float(f1.mean()) if present.any() else 0.0}
-
-
-def classification_scores(pred: np.ndarray, y: np.ndarray, num_classes: int) -> dict[str, float]:
-    """Accuracy and macro-F1 (mean over classes present in labels or predictions)."""
-    f1s = []
-    for c in range(num_classes):
-        tp = np.sum((pred == c) & (y == c))
-        denom = np.sum(pred == c) + np.sum(y == c)
-        if denom:
-            f1s.append(2 * tp / denom)
-    return {"accuracy": float(np.mean(pred == y)), "macro_f1": float(np.mean(f1s)) if f1s else 0.0}

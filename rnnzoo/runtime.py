@@ -80,7 +80,13 @@ def check_hashes(folder: str | Path, card: dict[str, Any]) -> list[str]:
         hidden = any(part.startswith(".") for part in Path(rel).parts)
         if path.is_file() and path.suffix in _USED_SUFFIXES and not hidden and rel not in listed:
             bad.append(f"{rel}: not listed in {CARD_FILE} (added after export?)")
-    for rel, digest in card["files"].items():
+    return bad + hash_problems(folder, card["files"])
+
+
+def hash_problems(folder: str | Path, files: dict[str, str]) -> list[str]:
+    """Listed files that escape the folder, are missing, or whose sha256 differs (edited after export)."""
+    bad = []
+    for rel, digest in files.items():
         path = Path(folder) / rel
         if Path(rel).is_absolute() or ".." in Path(rel).parts:
             bad.append(f"{rel}: path escapes the export folder")

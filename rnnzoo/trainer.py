@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from rnnzoo import __version__
+from rnnzoo.atomic import remove_stale_temps
 from rnnzoo.checkpoint import load_checkpoint, save_checkpoint
 from rnnzoo.data.batching import batch_indices, to_tensors
 from rnnzoo.data.dataset import SequenceDataset
@@ -130,6 +131,8 @@ def _check_fits(name: str, build: dict[str, Any], train: SequenceDataset) -> Non
         raise DataError(f"{name} was built with per_step={per_step} but {train.name} has {have}")
 
 
+_RUN_FILES = ("last.safetensors", "model.safetensors", "history.json", "history.csv", "curves.png")
+
 # Settings that may differ between a run and its resume: they do not change what the
 # next epoch computes (more epochs, another patience, quieter logs, another device).
 _RESUME_MAY_CHANGE = {"epochs", "patience", "restore_best", "quiet", "device", "out_dir", "resume"}
@@ -159,8 +162,8 @@ class _Loop:
 
     # -- the run --
     def run(self) -> TrainResult:
-        if self.out and self.main:
-            _remove_stale_temp_files(self.out)
+        if self.out and self.main:  # a killed run's half-written files
+            remove_stale_temps(self.out, _RUN_FILES)
         if self.cfg.resume:
             self._resume()
         if self.dist is not None:
@@ -372,18 +375,10 @@ class _Loop:
             tqdm.write(line, file=sys.stderr)
 
 
-def _remove_stale_temp_files(out: Path) -> None:
-    """Hidden temp files a killed run left mid-write (``atomic_write`` names them ``.NAME.*.tmp``)."""
-    for name in ("last.safetensors", "model.safetensors", "history.json", "history.csv", "curves.png"):
-        for tmp in out.glob(f".{name}.*.tmp"):
-            tmp.unlink(missing_ok=True)
-
-
 def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
     """history.json, history.csv and (if matplotlib is installed) curves.png."""
     import csv
     import io
-    import json
 
     from rnnzoo.atomic import atomic_write
 

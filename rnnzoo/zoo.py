@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnzoo import __version__
-from rnnzoo.checkpoint import atomic_write
+from rnnzoo.atomic import atomic_write
 from rnnzoo.errors import InvalidHyperparameterError, UnknownModelError
 from rnnzoo.registry import get_spec, list_models
 
@@ -76,10 +76,7 @@ def run_zoo(
     names = list_models(pattern)
     if not names:
         raise UnknownModelError(_no_match(pattern))
-    import torch
-
     bar = tqdm(total=len(names), desc="zoo", unit="model", disable=quiet)
-    caller_threads = torch.get_num_threads()
     try:
         if jobs == 1:
             rows = []
@@ -90,7 +87,6 @@ def run_zoo(
         else:
             rows = _run_parallel(names, out, epochs, seed, jobs, threads, bar)
     finally:
-        torch.set_num_threads(caller_threads)
         bar.close()
     write_report(out, rows)
     return rows
@@ -134,13 +130,26 @@ def _in_process_only(names: Iterable[str]) -> set[str]:
 
 
 def _crashed_row(name: str, out: Path, exc: BaseException) -> ZooRow:
+    error = (f"worker process died while running {name} ({type(exc).__name__}: killed by a signal, "
+             "out of memory or a crash in native code; its stderr is above)")
+    return _record_error(_empty_row(name), out, error, f"{error}\n{exc!r}\n")
+
+
+def _empty_row(name: str) -> ZooRow:
     spec = get_spec(name)
-    row = ZooRow(name, spec.task, spec.default_dataset or "")
-    row.error = (f"worker process died while running {name} ({type(exc).__name__}: killed by a signal, "
-                 "out of memory or a crash in native code; its stderr is above)")
-    (out / name).mkdir(parents=True, exist_ok=True)
-    (out / name / "error.txt").write_text(f"{row.error}\n{exc!r}\n", encoding="utf-8")
+    return ZooRow(name, spec.task, spec.default_dataset or "")
+
+
+def _record_error(row: ZooRow, out: Path, error: str, detail: str) -> ZooRow:
+    """The row says what failed in one line; ``OUT/MODEL/error.txt`` keeps the whole story."""
+    row.error = error
+    (out / row.model).mkdir(parents=True, exist_ok=True)
+    (out / row.model / "error.txt").write_text(detail, encoding="utf-8")
     return row
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
 
 
 def _run_parallel(
@@ -205,29 +214,27 @@ def _run_parallel(
 
 
 def _failed_row(name: str, out: Path, exc: BaseException) -> ZooRow:
-    spec = get_spec(name)
-    row = ZooRow(name, spec.task, spec.default_dataset or "")
-    row.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-    (out / name).mkdir(parents=True, exist_ok=True)
-    (out / name / "error.txt").write_text(
-        "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)), encoding="utf-8")
-    return row
+    detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return _record_error(_empty_row(name), out, _one_line(exc), detail)
 
 
 def _one(name: str, out: Path, epochs: int | None, seed: int, threads: int = 1) -> ZooRow:
-    import torch
+    from rnnzoo.bench import torch_threads
 
+    # A failure of an earlier run left error.txt here; the exporter refuses folders that hold
+    # anything but an export, so a stale one would fail this model forever.
+    (out / name / "error.txt").unlink(missing_ok=True)
+    with torch_threads(threads):  # pinned per model and restored: results depend on it
+        return _train_export_verify(name, out, epochs, seed)
+
+
+def _train_export_verify(name: str, out: Path, epochs: int | None, seed: int) -> ZooRow:
     from rnnzoo.bench import compare_latency
     from rnnzoo.exporter import export
     from rnnzoo.trainer import train
 
     spec = get_spec(name)
-    row = ZooRow(name, spec.task, spec.default_dataset or "")
-    # A failure of an earlier run left error.txt here; the exporter refuses folders that hold
-    # anything but an export, so a stale one would fail this model forever.
-    (out / name / "error.txt").unlink(missing_ok=True)
-    # Per model, not once: compare_latency below leaves torch at its own thread count.
-    torch.set_num_threads(threads)
+    row = _empty_row(name)
     try:
         if not spec.default_dataset:
             raise ValueError(f"{name} declares no default_dataset; the zoo cannot train it")
@@ -246,9 +253,7 @@ def _one(name: str, out: Path, epochs: int | None, seed: int, threads: int = 1) 
                                       repeats=10)["speedup"]
         row.passed = exp.passed
     except Exception as exc:  # one model's failure is reported in its row, never fatal
-        row.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-        (out / name).mkdir(parents=True, exist_ok=True)
-        (out / name / "error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        _record_error(row, out, _one_line(exc), traceback.format_exc())
     return row
 
 

@@ -154,10 +154,8 @@ class RecurrentNet(nn.Module):
         per_step: bool = False,
     ) -> None:
         super().__init__()
-        _validate(cell, input_size, output_size, hidden_size, num_layers, dropout, nonlinearity)
-        for flag, value in (("bidirectional", bidirectional), ("per_step", per_step)):
-            if not isinstance(value, bool):  # "yes"/"no" or 0/1 from a config file must not slip through
-                raise InvalidHyperparameterError(f"{flag} must be true or false, got {value!r}")
+        _validate(cell, input_size, output_size, hidden_size, num_layers, dropout, nonlinearity,
+                  {"bidirectional": bidirectional, "per_step": per_step})
         self.input_size, self.per_step = input_size, per_step
         self.rnn = RecurrentEncoder(cell, input_size, hidden_size, num_layers, bidirectional, dropout, nonlinearity)
         self.fc = nn.Linear(hidden_size * (2 if bidirectional else 1), output_size)
@@ -194,7 +192,8 @@ class RecurrentNet(nn.Module):
 
 
 def _validate(
-    cell: str, input_size: int, output_size: int, hidden: int, layers: int, dropout: float, nl: str
+    cell: str, input_size: int, output_size: int, hidden: int, layers: int, dropout: float, nl: str,
+    flags: dict[str, object],
 ) -> None:
     def positive(name: str, v: object) -> None:
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -209,3 +208,6 @@ def _validate(
         raise InvalidHyperparameterError(f"dropout must be a number in [0, 1), got {dropout!r}")
     if nl not in ("tanh", "relu"):
         raise InvalidHyperparameterError(f"nonlinearity must be 'tanh' or 'relu', got {nl!r}")
+    for flag, value in flags.items():
+        if not isinstance(value, bool):  # "yes"/"no" or 0/1 from a config file must not slip through
+            raise InvalidHyperparameterError(f"{flag} must be true or false, got {value!r}")
