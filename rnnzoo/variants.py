@@ -36,7 +36,6 @@ recurrent op, which is ``False`` now for every model.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -312,14 +311,6 @@ def dequantized_float_model(int8_path: Path) -> Any:
     del graph.node[:]
     graph.node.extend(kept_nodes)
     return proto
-
-
-def quantize_dynamic_int8(src: Path, dst: Path) -> None:
-    """onnxruntime's dynamic quantization (the previous int8 variant), kept for comparison benchmarks."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    logging.getLogger("root").setLevel(logging.ERROR)  # the quantizer's pre-processing advice
-    atomic_write(dst, lambda p: quantize_dynamic(src, p, weight_type=QuantType.QInt8))
 
 
 # ---------------------------------------------------------------- fp16
