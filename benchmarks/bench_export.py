@@ -21,7 +21,7 @@ import onnxruntime
 import torch
 
 import rnnzoo
-from rnnzoo.bench import compare_latency
+from rnnzoo.zoo.bench import compare_latency
 
 
 def main() -> None:
@@ -60,7 +60,7 @@ def main() -> None:
         args.json.write_text(json.dumps({"threads": args.threads, "rows": rows}, indent=2))
 
 
-def exp_net(exp: rnnzoo.exporter.Export) -> torch.nn.Module:  # type: ignore[name-defined]
+def exp_net(exp: rnnzoo.exporting.exporter.Export) -> torch.nn.Module:  # type: ignore[name-defined]
     return rnnzoo.load_checkpoint(exp.folder / "checkpoint.safetensors").model
 
 

@@ -33,11 +33,11 @@ import onnxruntime
 import torch
 
 import rnnzoo
-from rnnzoo.atomic import atomic_write
+from rnnzoo.core.atomic import atomic_write
 from rnnzoo.data.builtin import sines
 from rnnzoo.data.dataset import SequenceDataset
-from rnnzoo.runtime import make_session, run_session
-from rnnzoo.variants import INT8_FILE
+from rnnzoo.deploy.runtime import make_session, run_session
+from rnnzoo.exporting.variants import INT8_FILE
 
 MODELS = ["rnn_classifier", "rnn_regressor", "lstm_classifier", "lstm_regressor", "gru_classifier", "gru_regressor"]
 FEATURES, OUTPUTS, LENGTH = 10, 4, 50

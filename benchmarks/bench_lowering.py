@@ -6,7 +6,7 @@
 For cell x hidden x batch 1/64 x length 50/500 x threads: median ms of
 torch eager, ORT on today's export (one fused RNN/LSTM/GRU node per
 direction) and ORT on the export rnnzoo writes (plain RNN layers rewritten by
-rnnzoo.lowering; LSTM/GRU stay fused, so their two columns time the same
+rnnzoo.exporting.lowering; LSTM/GRU stay fused, so their two columns time the same
 graph), the torch/ORT ratios (>1: ORT faster), and the recurrent
 layer's achieved GFLOP/s per runtime next to the sgemm peak measured at the
 same thread count. Untrained weights, input_size 10: latency does not depend
@@ -26,8 +26,8 @@ import onnxruntime
 import torch
 
 import rnnzoo
-from rnnzoo.bench import add_gflops, compare_latency, matmul_peak_gflops, recurrent_flops
-from rnnzoo.exporter import resolve_source, to_onnx
+from rnnzoo.exporting.exporter import resolve_source, to_onnx
+from rnnzoo.zoo.bench import add_gflops, compare_latency, matmul_peak_gflops, recurrent_flops
 
 
 def _make(cell: str, hidden: int) -> Any:

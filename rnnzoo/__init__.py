@@ -15,6 +15,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from rnnzoo._version import __version__
+from rnnzoo.core.hookspecs import hookimpl, hookspec
+from rnnzoo.core.plugins import list_plugins
+from rnnzoo.core.registry import (
+    create_model,
+    get_dataset_spec,
+    get_spec,
+    list_datasets,
+    list_models,
+    load_dataset,
+    registered_by,
+)
+from rnnzoo.core.specs import DatasetSpec, ModelSpec, Tolerance
 from rnnzoo.errors import (
     CheckpointError,
     DataError,
@@ -28,35 +41,20 @@ from rnnzoo.errors import (
     UnknownDatasetError,
     UnknownModelError,
 )
-from rnnzoo.hookspecs import hookimpl, hookspec
-from rnnzoo.plugins import list_plugins
-from rnnzoo.registry import (
-    DatasetSpec,
-    ModelSpec,
-    Tolerance,
-    create_model,
-    get_dataset_spec,
-    get_spec,
-    list_datasets,
-    list_models,
-    load_dataset,
-)
-
-__version__ = "0.1.0"
 
 _LAZY = {
     "SequenceDataset": "rnnzoo.data.dataset",
     "load_file": "rnnzoo.data.loaders",
-    "train": "rnnzoo.trainer",
-    "TrainConfig": "rnnzoo.train_config",
-    "TrainResult": "rnnzoo.trainer",
-    "load_checkpoint": "rnnzoo.checkpoint",
-    "save_checkpoint": "rnnzoo.checkpoint",
-    "export": "rnnzoo.exporter",
-    "check_parity": "rnnzoo.parity",
-    "predict": "rnnzoo.inference",
-    "verify": "rnnzoo.inference",
-    "run_zoo": "rnnzoo.zoo",
+    "train": "rnnzoo.training.trainer",
+    "TrainConfig": "rnnzoo.training.config",
+    "TrainResult": "rnnzoo.training.trainer",
+    "load_checkpoint": "rnnzoo.training.checkpoint",
+    "save_checkpoint": "rnnzoo.training.checkpoint",
+    "export": "rnnzoo.exporting.exporter",
+    "check_parity": "rnnzoo.exporting.parity",
+    "predict": "rnnzoo.deploy.inference",
+    "verify": "rnnzoo.deploy.inference",
+    "run_zoo": "rnnzoo.zoo.run",
 }
 
 
@@ -73,5 +71,5 @@ __all__ = [
     "InvalidHyperparameterError", "MissingDependencyError", "ModelSpec", "ParityError",
     "PluginError", "RnnzooError", "Tolerance", "UnknownDatasetError", "UnknownModelError",
     "__version__", "create_model", "get_dataset_spec", "get_spec", "hookimpl", "hookspec",
-    "list_datasets", "list_models", "list_plugins", "load_dataset", *_LAZY,
+    "list_datasets", "list_models", "list_plugins", "load_dataset", "registered_by", *_LAZY,
 ]

@@ -55,8 +55,8 @@ def main(debug: bool) -> None:
 @_friendly
 def list_cmd(pattern: str, task: str | None, as_json: bool) -> None:
     """List registered models matching PATTERN (shell wildcards, e.g. 'lstm_*')."""
-    from rnnzoo.plugins import catalog
-    from rnnzoo.registry import list_models
+    from rnnzoo.core.plugins import catalog
+    from rnnzoo.core.registry import list_models
 
     cat = catalog()
     rows = []
@@ -76,7 +76,7 @@ def list_cmd(pattern: str, task: str | None, as_json: bool) -> None:
 @_friendly
 def plugins(as_json: bool, check: bool) -> None:
     """List plugin distributions: version, status and what each registered."""
-    from rnnzoo.plugins import list_plugins
+    from rnnzoo.core.plugins import list_plugins
 
     rows = list_plugins()
     if check:
@@ -114,7 +114,7 @@ def _check_contracts(rows: list[dict[str, Any]]) -> None:
 @_friendly
 def datasets(pattern: str, as_json: bool) -> None:
     """List registered datasets matching PATTERN."""
-    from rnnzoo.registry import get_dataset_spec, list_datasets
+    from rnnzoo.core.registry import get_dataset_spec, list_datasets
 
     rows = []
     for name in list_datasets(pattern):
@@ -167,8 +167,8 @@ def train(model: str, data: str | None, out_dir: str | None, hparams: tuple[str,
     --batch-size is the global batch: with --nproc N (or under torchrun) each
     worker takes 1/N of every batch, and only worker 0 writes files.
     """
-    from rnnzoo.registry import get_spec
-    from rnnzoo.trainer import train as run
+    from rnnzoo.core.registry import get_spec
+    from rnnzoo.training.trainer import train as run
 
     spec = get_spec(model)
     dataset = data or spec.default_dataset
@@ -199,8 +199,8 @@ def train(model: str, data: str | None, out_dir: str | None, hparams: tuple[str,
 
 def _check_before_launch(task: str, dataset: str, config: dict[str, Any]) -> None:
     """Settings and data fail here as one error line, not once per worker under torchrun's traceback."""
-    from rnnzoo.train_config import make_config
-    from rnnzoo.trainer import resolve_data
+    from rnnzoo.training.config import make_config
+    from rnnzoo.training.trainer import resolve_data
 
     make_config(config)
     resolve_data(dataset, task)
@@ -240,8 +240,8 @@ def _conflict(a: str, b: str) -> Any:
 def export_cmd(checkpoint: str, out_dir: str | None, opset: int, no_int8: bool, no_fp16: bool,
                streaming: bool, as_json: bool) -> None:
     """Export CHECKPOINT (a .safetensors from `rnnzoo train`) to ONNX and verify parity."""
-    from rnnzoo.checkpoint import load_checkpoint
-    from rnnzoo.exporter import export
+    from rnnzoo.exporting.exporter import export
+    from rnnzoo.training.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
     out = out_dir or f"exports/{ckpt.meta['model']}"
@@ -264,7 +264,7 @@ def export_cmd(checkpoint: str, out_dir: str | None, opset: int, no_int8: bool, 
 @_friendly
 def verify(folder: str, no_parity: bool, as_json: bool) -> None:
     """Re-check an export FOLDER: hashes, onnx.checker, test_data_set_*, parity vs its checkpoint."""
-    from rnnzoo.inference import verify as run
+    from rnnzoo.deploy.inference import verify as run
 
     report = run(folder, parity=False if no_parity else None)
     if as_json:
@@ -287,7 +287,7 @@ def verify(folder: str, no_parity: bool, as_json: bool) -> None:
 @_friendly
 def predict(folder: str, data: str, out: str | None, variant: str) -> None:
     """Run the exported model in FOLDER on DATA with onnxruntime only (no torch needed)."""
-    from rnnzoo.inference import predict as run
+    from rnnzoo.deploy.inference import predict as run
 
     result = run(folder, data, out, variant=variant)
     y = result["outputs"]
@@ -317,8 +317,8 @@ def bench(pattern: str, exports: str, threads: int, repeats: int, out: str | Non
     import onnxruntime
     import torch
 
-    from rnnzoo.bench import benchmark_zoo, matmul_peak_gflops
-    from rnnzoo.registry import list_models
+    from rnnzoo.core.registry import list_models
+    from rnnzoo.zoo.bench import benchmark_zoo, matmul_peak_gflops
 
     names = [n for n in list_models(pattern) if (Path(exports) / n / "model.onnx").exists()]
     if not names:
@@ -337,7 +337,7 @@ def bench(pattern: str, exports: str, threads: int, repeats: int, out: str | Non
                    f"{_num(r.get('torch_gflops'), '13.1f')} {_num(r.get('onnx_gflops'), '6.1f')} "
                    f"{_num(r.get('onnx_of_peak'), '8.0%')}")
     if out:
-        from rnnzoo.atomic import atomic_write
+        from rnnzoo.core.atomic import atomic_write
 
         text = json.dumps({**header, "rows": rows}, indent=2)
         atomic_write(out, lambda p: p.write_text(text, encoding="utf-8"))
@@ -362,7 +362,7 @@ def _num(value: float | None, spec: str) -> str:
 @_friendly
 def zoo(pattern: str, out: str, epochs: int | None, seed: int, jobs: int, threads: int, quiet: bool) -> None:
     """The main job: train, export and verify every model matching PATTERN; write OUT/REPORT.md."""
-    from rnnzoo.zoo import run_zoo
+    from rnnzoo.zoo.run import run_zoo
 
     rows = run_zoo(pattern, out, epochs=epochs, quiet=quiet, seed=seed, jobs=jobs, threads=threads)
     for r in rows:

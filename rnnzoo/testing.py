@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from rnnzoo.core.registry import create_model, get_spec
+from rnnzoo.core.specs import ModelSpec
 from rnnzoo.data.dataset import SequenceDataset
-from rnnzoo.registry import ModelSpec, create_model, get_spec
 
 INPUT_SIZE, OUTPUT_SIZE = 3, 4
 
@@ -96,7 +97,7 @@ def _toy_data(spec: ModelSpec) -> SequenceDataset:
 
 
 def check_training_reduces_loss(name: str) -> None:
-    from rnnzoo.trainer import train
+    from rnnzoo.training.trainer import train
 
     spec = get_spec(name)
     result = train(name, _toy_data(spec), epochs=4, lr=5e-3, quiet=True, patience=None, val_fraction=0.25)
@@ -105,8 +106,8 @@ def check_training_reduces_loss(name: str) -> None:
 
 
 def check_checkpoint_round_trip(name: str) -> None:
-    from rnnzoo.checkpoint import load_checkpoint
-    from rnnzoo.trainer import train
+    from rnnzoo.training.checkpoint import load_checkpoint
+    from rnnzoo.training.trainer import train
 
     spec = get_spec(name)
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,7 +120,7 @@ def check_checkpoint_round_trip(name: str) -> None:
 
 def check_export_and_parity(name: str) -> None:
     """Export, then onnxruntime and onnx.reference must match PyTorch within the spec's tolerance."""
-    from rnnzoo.exporter import export
+    from rnnzoo.exporting.exporter import export
 
     _, model = _spec_and_model(name)
     with tempfile.TemporaryDirectory() as tmp:

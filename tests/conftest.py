@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rnnzoo import plugins
+from rnnzoo.core import plugins
 
 
 def write_distribution(root: Path, dist: str, module: str, source: str, ep_name: str | None = None) -> None:

@@ -202,7 +202,7 @@ def test_re_export_replaces_the_whole_folder(exported, tmp_path: Path) -> None:
 
 
 def test_corrupt_onnx_with_a_matching_card_is_caught_by_the_checker(exported, tmp_path: Path) -> None:
-    from rnnzoo.exporter import write_card
+    from rnnzoo.exporting.exporter import write_card
 
     folder = tmp_path / "exp"
     shutil.copytree(exported, folder)
@@ -263,7 +263,7 @@ def test_predict_reads_a_csv_by_feature_name_without_labels(exported, tmp_path: 
 
 
 def test_an_export_killed_between_its_two_renames_is_restored(exported, tmp_path: Path) -> None:
-    from rnnzoo.exporter import staged_folder
+    from rnnzoo.exporting.exporter import staged_folder
 
     shutil.copytree(exported, tmp_path / ".exp.k1ll3d.old")  # the previous export, moved aside; no "exp"
     with staged_folder(tmp_path / "exp") as stage:
@@ -297,7 +297,7 @@ def test_loading_checkpoints_exports_and_data_never_unpickles(stopped_run, expor
 
 
 def test_a_neighbours_backup_is_never_taken(exported, tmp_path: Path) -> None:
-    from rnnzoo.exporter import staged_folder
+    from rnnzoo.exporting.exporter import staged_folder
 
     shutil.copytree(exported, tmp_path / ".exp.v2.k1ll3d.old")  # export "exp.v2"'s backup, not "exp"'s
     with staged_folder(tmp_path / "exp") as stage:
@@ -306,7 +306,7 @@ def test_a_neighbours_backup_is_never_taken(exported, tmp_path: Path) -> None:
 
 
 def test_a_failed_export_leaves_the_good_one_in_place(exported, tmp_path: Path, monkeypatch) -> None:
-    import rnnzoo.parity
+    import rnnzoo.exporting.parity
     from rnnzoo.errors import ParityError
 
     folder = tmp_path / "exp"
@@ -319,7 +319,7 @@ def test_a_failed_export_leaves_the_good_one_in_place(exported, tmp_path: Path, 
         def as_dict(self) -> dict[str, Any]:
             return {"passed": False, "summary": "parity FAILED (simulated)"}
 
-    monkeypatch.setattr(rnnzoo.parity, "check_parity", lambda *a, **k: Failed())
+    monkeypatch.setattr(rnnzoo.exporting.parity, "check_parity", lambda *a, **k: Failed())
     with pytest.raises(ParityError, match="is unchanged; the failed export is in"):
         rnnzoo.export(rnnzoo.load_checkpoint(exported / "checkpoint.safetensors"), folder, int8=False, fp16=False)
     assert (folder / "card.json").read_bytes() == before
@@ -334,7 +334,7 @@ def test_resume_accepts_settings_given_as_tuples(tmp_path: Path) -> None:
 
 
 def test_small_class_weights_do_not_shrink_the_reported_loss() -> None:
-    from rnnzoo.metrics import MetricAccumulator
+    from rnnzoo.training.metrics import MetricAccumulator
 
     acc = MetricAccumulator("classification", 2)
     acc.add(0.002, 0.002, torch.tensor([[1.0, 0.0]]), torch.tensor([0]), torch.tensor([3]))

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import rnnzoo
-from rnnzoo.checkpoint import save_checkpoint
 from rnnzoo.data.builtin import sines
 from rnnzoo.errors import CheckpointError
+from rnnzoo.training.checkpoint import save_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import rnnzoo
-from rnnzoo import plugins
+from rnnzoo.core import plugins
 from rnnzoo.testing import CHECKS, check_model, parametrize_with_checks
 
 

@@ -22,7 +22,7 @@ import torch
 
 import rnnzoo
 from rnnzoo.data.split import split_dataset
-from rnnzoo.distributed import Distributed
+from rnnzoo.training.distributed import Distributed
 
 # Float sums are reduced in another order across ranks; nothing else differs. The gap grows
 # with Adam steps (measured: 5e-7 after 3 epochs, 3e-3 after 20), so the runs here are short.

@@ -12,9 +12,9 @@ from onnx import numpy_helper
 
 import rnnzoo
 from rnnzoo.data.builtin import sines
+from rnnzoo.deploy.runtime import make_session, run_session
 from rnnzoo.errors import ExportError, ParityError
-from rnnzoo.parity import LONG, check_parity
-from rnnzoo.runtime import make_session, run_session
+from rnnzoo.exporting.parity import LONG, check_parity
 
 SHAPES = [{}, {"bidirectional": True}, {"num_layers": 2}, {"num_layers": 2, "bidirectional": True}]
 

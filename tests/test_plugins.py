@@ -7,7 +7,7 @@ import json
 import pytest
 
 import rnnzoo
-from rnnzoo import plugins
+from rnnzoo.core import plugins
 from rnnzoo.errors import DuplicateNameError, PluginError, UnknownModelError
 
 BUILTINS = {
@@ -17,7 +17,7 @@ BUILTINS = {
 
 GOOD = '''
 import rnnzoo
-from rnnzoo.models import builtin_specs
+from rnnzoo.models.builtin import builtin_specs
 
 @rnnzoo.hookimpl
 def rnnzoo_register_models(register):
@@ -120,7 +120,7 @@ def test_in_process_plugin_registration_and_removal() -> None:
     class Plugin:
         @rnnzoo.hookimpl
         def rnnzoo_register_models(self, register):
-            from rnnzoo.models import builtin_specs
+            from rnnzoo.models.builtin import builtin_specs
 
             spec = builtin_specs()[0]
             register(rnnzoo.ModelSpec(name="inproc_rnn", task="classification", build=spec.build,

@@ -42,8 +42,8 @@ from hypothesis import strategies as st
 from onnx import numpy_helper
 
 import rnnzoo
-from rnnzoo.parity import _reference_runner, compare
-from rnnzoo.runtime import MODEL_FILE, make_session, run_session
+from rnnzoo.deploy.runtime import MODEL_FILE, make_session, run_session
+from rnnzoo.exporting.parity import _reference_runner, compare
 
 settings.register_profile(
     "ci", max_examples=24, deadline=None, derandomize=True, database=None, print_blob=True,
@@ -124,7 +124,8 @@ def model_configs(draw: st.DrawFn, name: str) -> dict[str, Any]:
 @st.composite
 def ragged_lengths(draw: st.DrawFn) -> tuple[int, np.ndarray]:
     """(time, lengths): 1..MAX_BATCH (or 4-8x that) lengths in 1..time, in any order."""
-    # Sometimes a large batch: rnnzoo.lowering switches plain RNN layers to a Scan form at batch * hidden >= 512.
+    # Sometimes a large batch: rnnzoo.exporting.lowering switches plain RNN layers to a Scan form
+    # at batch * hidden >= 512.
     batch = draw(st.one_of(st.integers(1, MAX_BATCH), st.integers(4 * MAX_BATCH, 8 * MAX_BATCH)))
     time = draw(st.integers(1, MAX_TIME))
     each = st.integers(1, time)

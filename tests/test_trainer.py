@@ -11,7 +11,7 @@ import torch
 import rnnzoo
 from rnnzoo.data.builtin import denoise, next_value, sines
 from rnnzoo.errors import DataError, InvalidHyperparameterError
-from rnnzoo.metrics import make_loss
+from rnnzoo.training.metrics import make_loss
 
 FAST = {"quiet": True, "patience": None}
 
@@ -59,7 +59,7 @@ def test_same_seed_same_weights_different_seed_different_weights() -> None:
 
 def test_resume_equals_uninterrupted(tmp_path, monkeypatch) -> None:
     """Kill a run right after epoch 2's checkpoint; resuming reaches the same weights."""
-    from rnnzoo import trainer
+    from rnnzoo.training import trainer
 
     data = _small("sines")
     kw = {"epochs": 4, "seed": 1, "schedule": "cosine", "hparams": {"dropout": 0.3, "num_layers": 2},

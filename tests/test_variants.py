@@ -12,8 +12,8 @@ from onnx.reference import ReferenceEvaluator
 
 import rnnzoo
 from rnnzoo.data.builtin import sines
-from rnnzoo.runtime import make_session, run_session
-from rnnzoo.variants import (
+from rnnzoo.deploy.runtime import make_session, run_session
+from rnnzoo.exporting.variants import (
     INT8_FILE,
     dequantize_rows,
     dequantized_float_model,

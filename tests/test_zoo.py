@@ -7,8 +7,8 @@ import json
 import pytest
 
 import rnnzoo
-from rnnzoo import plugins
 from rnnzoo.cli import main
+from rnnzoo.core import plugins
 
 
 class _Broken:
@@ -58,7 +58,7 @@ def test_jobs_2_gives_the_rows_and_weights_of_a_sequential_run(tmp_path) -> None
     """
     import torch
 
-    from rnnzoo.zoo import run_zoo
+    from rnnzoo.zoo.run import run_zoo
 
     names = ["rnn_classifier", "rnn_regressor"]
     seq = run_zoo(names, tmp_path / "seq", epochs=1, quiet=True, seed=5)
@@ -102,7 +102,7 @@ def rnnzoo_register_models(register):
 
 
 def test_a_worker_that_dies_fails_only_its_own_row(fake_dist, tmp_path) -> None:
-    from rnnzoo.zoo import run_zoo
+    from rnnzoo.zoo.run import run_zoo
 
     fake_dist("rnnzoo-dies", "rnnzoo_dies", CRASHING)
     plugins.reload()
@@ -114,7 +114,7 @@ def test_a_worker_that_dies_fails_only_its_own_row(fake_dist, tmp_path) -> None:
 
 
 def test_in_process_plugins_run_in_the_parent_next_to_the_workers(tmp_path) -> None:
-    from rnnzoo.zoo import _in_process_only
+    from rnnzoo.zoo.run import _in_process_only
 
     plugins.register_plugin(_Broken(), "broken")
     assert _in_process_only(["rnn_classifier", "rnn_exploding"]) == {"rnn_exploding"}
@@ -122,7 +122,7 @@ def test_in_process_plugins_run_in_the_parent_next_to_the_workers(tmp_path) -> N
 
 def test_a_failed_model_is_retried_cleanly_on_the_next_run(tmp_path) -> None:
     """error.txt from an earlier failure must not make the exporter refuse the folder forever."""
-    from rnnzoo.zoo import run_zoo
+    from rnnzoo.zoo.run import run_zoo
 
     (tmp_path / "rnn_classifier").mkdir()
     (tmp_path / "rnn_classifier" / "error.txt").write_text("old failure")

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnzoo.core.hookspecs import hookimpl
+from rnnzoo.core.specs import DatasetSpec
 from rnnzoo.data.dataset import SequenceDataset
 from rnnzoo.errors import DataError, MissingDependencyError
-from rnnzoo.hookspecs import hookimpl
-from rnnzoo.registry import DatasetSpec
 
 _PERIODS = (4.0, 6.0, 9.0, 14.0)
 

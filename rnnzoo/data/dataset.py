@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from rnnzoo.core.specs import TASKS
 from rnnzoo.errors import DataError
-from rnnzoo.registry import TASKS
 
 
 @dataclass

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from rnnzoo.core.specs import TASKS
 from rnnzoo.data.dataset import SequenceDataset, pad
 from rnnzoo.errors import DataError
-from rnnzoo.registry import TASKS
 
 PathLike = str | Path
 

@@ -60,7 +60,7 @@ def split_dataset(
 
 def validation_data(meta: dict[str, Any]) -> SequenceDataset | None:
     """The validation split the checkpoint was trained with, when its dataset is registered."""
-    from rnnzoo.registry import list_datasets, load_dataset
+    from rnnzoo.core.registry import list_datasets, load_dataset
 
     name, cfg = meta.get("dataset"), meta.get("config") or {}
     if not name or name not in list_datasets():

@@ -37,16 +37,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnzoo import __version__
-from rnnzoo.atomic import atomic_write, current_umask
-from rnnzoo.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from rnnzoo._version import __version__
+from rnnzoo.core.atomic import atomic_write, current_umask
+from rnnzoo.core.registry import get_spec
 from rnnzoo.data.dataset import SequenceDataset
 from rnnzoo.data.split import validation_data
+from rnnzoo.deploy.runtime import CARD_FILE, MODEL_FILE, sha256
 from rnnzoo.errors import ExportError
-from rnnzoo.lowering import lower_recurrent
-from rnnzoo.normalize import NormalizedModel
-from rnnzoo.registry import get_spec
-from rnnzoo.runtime import CARD_FILE, MODEL_FILE, sha256
+from rnnzoo.exporting.lowering import lower_recurrent
+from rnnzoo.training.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from rnnzoo.training.normalize import NormalizedModel
 
 DEFAULT_OPSET = 18
 SUPPORTED_OPSETS = range(17, 21)
@@ -161,16 +161,16 @@ def _write_folder(
         "variants": {}, "files": {},
     }
     if int8 or fp16:
-        from rnnzoo.variants import make_variants
+        from rnnzoo.exporting.variants import make_variants
 
         card["variants"] = make_variants(folder, meta, data, int8=int8, fp16=fp16)
     if streaming:
-        from rnnzoo.streaming import export_streaming
+        from rnnzoo.exporting.streaming import export_streaming
 
         card["streaming"] = export_streaming(net, meta, folder, opset)
     card["export_seconds"] = round(time.perf_counter() - start, 3)
     if validate:
-        from rnnzoo.parity import check_parity
+        from rnnzoo.exporting.parity import check_parity
 
         report = check_parity(folder, net=net, data=data, raise_on_fail=False, card=card)
         card["parity"] = report.as_dict()
@@ -234,7 +234,7 @@ def example_batch(
 def to_onnx(net: NormalizedModel, meta: dict[str, Any], opset: int, lower: bool = True) -> Any:
     """Trace with the TorchScript exporter at a ragged (3, 7) example; batch and time stay dynamic.
 
-    ``lower=False`` keeps every recurrent layer one fused node (see rnnzoo.lowering; for benchmarks).
+    ``lower=False`` keeps every recurrent layer one fused node (see rnnzoo.exporting.lowering; for benchmarks).
     """
     import onnx
 
@@ -277,7 +277,7 @@ def onnx_metadata(meta: dict[str, Any], opset: int) -> dict[str, Any]:
         "rnnzoo.model": meta["model"], "rnnzoo.task": meta["task"],
         "rnnzoo.label_names": meta.get("label_names"), "rnnzoo.feature_names": meta.get("feature_names"),
         "rnnzoo.plugin": meta.get("plugin", {}), "rnnzoo.version": __version__,
-        "rnnzoo.opset": opset, "rnnzoo.exporter": "torch.onnx TorchScript (dynamo=False)",
+        "rnnzoo.opset": opset, "rnnzoo.exporting.exporter": "torch.onnx TorchScript (dynamo=False)",
         "rnnzoo.input.x": f"float32 [batch, time, {meta['input_size']}] raw features (normalized in-graph)",
         "rnnzoo.input.lengths": "int64 [batch] valid leading steps per sample, 1..time",
         "rnnzoo.output.y": output,
@@ -290,7 +290,7 @@ def _recurrent_modules(net: nn.Module) -> int:
 
 
 def _recurrent_unit(node: Any) -> str | None:
-    """The recurrent op a top-level node computes: fused, or an RNN rewritten by rnnzoo.lowering."""
+    """The recurrent op a top-level node computes: fused, or an RNN rewritten by rnnzoo.exporting.lowering."""
     if node.op_type in RECURRENT_OPS:
         return str(node.op_type)
     if node.op_type == "Scan":

@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rnnzoo import __version__
-from rnnzoo.atomic import atomic_write
+from rnnzoo._version import __version__
+from rnnzoo.core.atomic import atomic_write
+from rnnzoo.core.checks import did_you_mean, positive_int
+from rnnzoo.core.registry import get_spec, list_models, registered_by
 from rnnzoo.errors import InvalidHyperparameterError, UnknownModelError
-from rnnzoo.registry import get_spec, list_models
 
 
 @dataclass
@@ -63,7 +64,7 @@ def run_zoo(
     ``jobs``; timings and the latency speedup are measurements and vary from
     run to run. A worker that dies (a signal, a crash in native code) fails
     that model's row only.
-    Models registered in this process with ``rnnzoo.plugins.register_plugin``
+    Models registered in this process with ``rnnzoo.core.plugins.register_plugin``
     (not through an entry point) cannot be rebuilt in a fresh process, so they
     run here, alongside the workers.
     """
@@ -95,20 +96,14 @@ def run_zoo(
 def _check_positive_int(name: str, value: object, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidHyperparameterError(f"{name} must be a positive int (1 or more), got {value!r}")
+    positive_int(name, value, InvalidHyperparameterError)
 
 
 def _no_match(pattern: str | list[str]) -> str:
-    import difflib
-
     shown = pattern if isinstance(pattern, str) else ", ".join(pattern)
     known = list_models()
-    targets = [pattern] if isinstance(pattern, str) else list(pattern)
-    close = sorted({c for p in targets for c in difflib.get_close_matches(p, known, n=3, cutoff=0.5)})
-    hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    return (f"no registered model matches {shown!r}.{hint} Run `rnnzoo list` to see all {len(known)} "
-            "registered models (patterns are shell wildcards, e.g. 'lstm_*').")
+    return (f"no registered model matches {shown!r}.{did_you_mean(pattern, known)} Run `rnnzoo list` to see all "
+            f"{len(known)} registered models (patterns are shell wildcards, e.g. 'lstm_*').")
 
 
 def _worker_one(name: str, out: str, epochs: int | None, seed: int, threads: int) -> ZooRow:
@@ -117,16 +112,7 @@ def _worker_one(name: str, out: str, epochs: int | None, seed: int, threads: int
 
 def _in_process_only(names: Iterable[str]) -> set[str]:
     """Models registered by an in-process plugin object: a spawned worker would not know them."""
-    from rnnzoo import plugins
-
-    extra = {name for _, name, _ in plugins._extra_plugins}
-    cat = plugins.catalog()
-    local = set()
-    for n in names:
-        owner = cat.owner("model", n)
-        if owner is not None and owner.name in extra:
-            local.add(n)
-    return local
+    return {n for n in names if registered_by(n).in_process}
 
 
 def _crashed_row(name: str, out: Path, exc: BaseException) -> ZooRow:
@@ -219,7 +205,7 @@ def _failed_row(name: str, out: Path, exc: BaseException) -> ZooRow:
 
 
 def _one(name: str, out: Path, epochs: int | None, seed: int, threads: int = 1) -> ZooRow:
-    from rnnzoo.bench import torch_threads
+    from rnnzoo.zoo.bench import torch_threads
 
     # A failure of an earlier run left error.txt here; the exporter refuses folders that hold
     # anything but an export, so a stale one would fail this model forever.
@@ -229,9 +215,9 @@ def _one(name: str, out: Path, epochs: int | None, seed: int, threads: int = 1) 
 
 
 def _train_export_verify(name: str, out: Path, epochs: int | None, seed: int) -> ZooRow:
-    from rnnzoo.bench import compare_latency
-    from rnnzoo.exporter import export
-    from rnnzoo.trainer import train
+    from rnnzoo.exporting.exporter import export
+    from rnnzoo.training.trainer import train
+    from rnnzoo.zoo.bench import compare_latency
 
     spec = get_spec(name)
     row = _empty_row(name)
@@ -277,7 +263,7 @@ def write_report(out: Path, rows: list[ZooRow]) -> None:
     """exports/index.json, exports/REPORT.md and the figures it links."""
     from dataclasses import asdict
 
-    from rnnzoo.plots import plot_zoo
+    from rnnzoo.zoo.plots import plot_zoo
 
     out.mkdir(parents=True, exist_ok=True)
     index = {"rnnzoo": __version__, "python": platform.python_version(),

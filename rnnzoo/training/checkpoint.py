@@ -17,9 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from rnnzoo.atomic import atomic_write
+from rnnzoo.core.atomic import atomic_write
 from rnnzoo.errors import CheckpointError, RnnzooError
-from rnnzoo.normalize import NormalizedModel
+from rnnzoo.training.normalize import NormalizedModel
 
 FORMAT_VERSION = 1
 _REQUIRED = ("format_version", "model", "task", "input_size", "output_size", "hparams")
@@ -123,7 +123,7 @@ def _check_types(path: Path, meta: dict[str, Any]) -> None:
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Rebuild the model through the registry from the checkpoint file alone."""
-    from rnnzoo.registry import create_model
+    from rnnzoo.core.registry import create_model
 
     path = Path(path)
     tensors, header = _read(path)

@@ -41,9 +41,9 @@ from typing import Any
 
 import numpy as np
 
-from rnnzoo.atomic import atomic_write
+from rnnzoo.core.atomic import atomic_write
 from rnnzoo.data.dataset import SequenceDataset
-from rnnzoo.runtime import MODEL_FILE, make_session, run_session
+from rnnzoo.deploy.runtime import MODEL_FILE, make_session, run_session
 
 INT8_FILE, FP16_FILE = "model.int8.onnx", "model.fp16.onnx"
 INT8_METHOD = "weight_only_int8"
@@ -112,7 +112,7 @@ def _row_axis(arr: np.ndarray, consumers: list[tuple[str, int]]) -> int:
     """
     if arr.ndim == 1:
         return 0
-    consumers = [(op, i) for op, i in consumers if op not in _RESHAPING]  # rnnzoo.lowering's view of W/R/B
+    consumers = [(op, i) for op, i in consumers if op not in _RESHAPING]  # rnnzoo.exporting.lowering's view of W/R/B
     ops = {op for op, _ in consumers}
     if consumers and ops <= _RECURRENT:
         return 1 if all(i in (1, 2) for _, i in consumers) else 0  # W/R per gate row, B per direction

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from rnnzoo.data.dataset import SequenceDataset
+from rnnzoo.deploy.runtime import MODEL_FILE, make_session, read_card, run_session
 from rnnzoo.errors import ParityError
-from rnnzoo.runtime import MODEL_FILE, make_session, read_card, run_session
 
 LONG = 500  # longer than any built-in training sequence
 
@@ -89,7 +89,7 @@ def parity_inputs(
 
     cases = [("batch1_len1", *rand(1, 1)), ("batch2_len5", *rand(2, 5)),
              ("batch7_ragged", *rand(7, 20, np.array([20, 1, 7, 13, 2, 20, 9]))),
-             # wide enough for rnnzoo.lowering's Scan branch (batch * hidden >= 512) in every runtime
+             # wide enough for rnnzoo.exporting.lowering's Scan branch (batch * hidden >= 512) in every runtime
              ("batch40_ragged_len6", *rand(40, 6, rng.integers(1, 7, 40)))]
     if not small:
         cases += [
@@ -147,8 +147,8 @@ def check_parity(
     """
     import torch
 
-    from rnnzoo.checkpoint import load_checkpoint
-    from rnnzoo.registry import get_spec
+    from rnnzoo.core.registry import get_spec
+    from rnnzoo.training.checkpoint import load_checkpoint
 
     folder = Path(getattr(export, "folder", export))
     card = card if card is not None else read_card(folder)

@@ -26,9 +26,9 @@ from typing import Any
 
 import pluggy
 
-from rnnzoo import hookspecs
+from rnnzoo.core import hookspecs
+from rnnzoo.core.specs import DatasetSpec, ModelSpec
 from rnnzoo.errors import DuplicateNameError, PluginError
-from rnnzoo.registry import DatasetSpec, ModelSpec
 
 GROUP = "rnnzoo"
 HOST_DIST = "rnnzoo"
@@ -44,6 +44,7 @@ class PluginRecord:
     distribution: str
     version: str
     status: str = "ok"  # ok | error | disabled
+    in_process: bool = False  # added with register_plugin(), not an installed distribution
     errors: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
     datasets: list[str] = field(default_factory=list)
@@ -147,7 +148,7 @@ def _load_entry_points(pm: pluggy.PluginManager, disabled: set[str]) -> list[Plu
             continue
         try:
             pm.load_setuptools_entrypoints(GROUP, name=ep.name)
-        except Exception as exc:  # a plugin's import may raise anything
+        except (Exception, SystemExit) as exc:  # a plugin's import may raise anything, sys.exit() included
             rec.status = "error"
             rec.errors.append(
                 f"could not load entry point {ep.value!r}: {type(exc).__name__}: {exc}. "
@@ -159,15 +160,18 @@ def _load_entry_points(pm: pluggy.PluginManager, disabled: set[str]) -> list[Plu
 def _call_hook(
     pm: pluggy.PluginManager, hook: str, rec: PluginRecord, sink: Callable[[Any], None]
 ) -> None:
-    plugin = pm.get_plugin(rec.name)
-    for impl in getattr(pm.hook, hook).get_hookimpls():
-        if impl.plugin is not plugin:
-            continue
-        try:
-            impl.function(register=sink)
-        except Exception as exc:  # isolate a plugin whose hook raises
-            rec.status = "error"
-            rec.errors.append(f"{hook} raised {type(exc).__name__}: {exc}")
+    """pluggy calls ``hook`` for this one plugin, so one that raises is isolated and named.
+
+    ``subset_hook_caller`` keeps pluggy's own calling (the plugin's
+    wrappers, ``tryfirst``/``trylast`` among its implementations); calling
+    per plugin is what lets ``register`` know whose spec it receives.
+    """
+    others = [p for p in pm.get_plugins() if p is not pm.get_plugin(rec.name)]
+    try:
+        pm.subset_hook_caller(hook, remove_plugins=others)(register=sink)
+    except (Exception, SystemExit) as exc:  # a plugin's hook may raise anything, sys.exit() included
+        rec.status = "error"
+        rec.errors.append(f"{hook} raised {type(exc).__name__}: {exc}")
 
 
 def _build(strict: bool) -> Catalog:
@@ -176,7 +180,7 @@ def _build(strict: bool) -> Catalog:
     cat = Catalog()
     cat.records = _load_entry_points(pm, _disabled())
     for plugin, name, dist in _extra_plugins:
-        rec = PluginRecord(name, dist, "-")
+        rec = PluginRecord(name, dist, "-", in_process=True)
         cat.records.append(rec)
         try:
             pm.register(plugin, name=name)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from rnnzoo.registry import DatasetSpec, ModelSpec
+    from rnnzoo.core.specs import DatasetSpec, ModelSpec
 
 PROJECT = "rnnzoo"
 hookspec = pluggy.HookspecMarker(PROJECT)

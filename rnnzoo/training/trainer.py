@@ -19,19 +19,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnzoo import __version__
-from rnnzoo.atomic import remove_stale_temps
-from rnnzoo.checkpoint import load_checkpoint, save_checkpoint
-from rnnzoo.data.batching import batch_indices, to_tensors
+from rnnzoo._version import __version__
+from rnnzoo.core.atomic import remove_stale_temps
+from rnnzoo.core.registry import create_model, get_spec, registered_by
 from rnnzoo.data.dataset import SequenceDataset
 from rnnzoo.data.split import Splits, split_dataset
-from rnnzoo.distributed import Distributed, close, from_env
 from rnnzoo.errors import CheckpointError, DataError, InvalidHyperparameterError
-from rnnzoo.metrics import MetricAccumulator, make_loss
-from rnnzoo.normalize import NormalizedModel, fit_scaler
-from rnnzoo.plugins import catalog
-from rnnzoo.registry import create_model, get_spec
-from rnnzoo.train_config import OPTIMIZERS, TrainConfig, class_weights, make_config, make_scheduler
+from rnnzoo.training.batching import batch_indices, to_tensors
+from rnnzoo.training.checkpoint import load_checkpoint, save_checkpoint
+from rnnzoo.training.config import OPTIMIZERS, TrainConfig, class_weights, make_config, make_scheduler
+from rnnzoo.training.distributed import Distributed, close, from_env
+from rnnzoo.training.metrics import MetricAccumulator, make_loss
+from rnnzoo.training.normalize import NormalizedModel, fit_scaler
 
 
 @dataclass
@@ -74,7 +73,7 @@ def resolve_data(data: str | Path | SequenceDataset, task: str | None = None) ->
     """A dataset name, a file (.npz/.csv need ``task``; .ts says its own) or a SequenceDataset."""
     if isinstance(data, SequenceDataset):
         return data
-    from rnnzoo.registry import list_datasets, load_dataset
+    from rnnzoo.core.registry import list_datasets, load_dataset
 
     if isinstance(data, str) and data in list_datasets():
         return load_dataset(data)
@@ -284,12 +283,11 @@ class _Loop:
         return TrainResult(self.net.eval(), meta, self.history, metrics, self.splits, path)
 
     def _meta(self) -> dict[str, Any]:
-        owner = catalog().owner("model", self.spec.name)
+        owner = registered_by(self.spec.name)
         train = self.splits.train
         return {
             "model": self.spec.name, "task": self.spec.task, "family": self.spec.family,
-            "plugin": {"distribution": owner.distribution if owner else "?",
-                       "version": owner.version if owner else "?"},
+            "plugin": {"distribution": owner.distribution, "version": owner.version},
             "input_size": self.build["input_size"], "output_size": self.build["output_size"],
             "hparams": self.build["hparams"], "per_step": train.per_step,
             "dataset": train.name.removesuffix("[train]"),
@@ -380,7 +378,7 @@ def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
     import csv
     import io
 
-    from rnnzoo.atomic import atomic_write
+    from rnnzoo.core.atomic import atomic_write
 
     atomic_write(out / "history.json", lambda p: _write_text(p, json.dumps(history, indent=1)))
     keys = list(dict.fromkeys(k for r in history for k in r))
@@ -389,7 +387,7 @@ def _write_history(out: Path, history: list[dict[str, Any]]) -> None:
     writer.writeheader()
     writer.writerows(history)
     atomic_write(out / "history.csv", lambda p: _write_text(p, buf.getvalue()))
-    from rnnzoo.plots import plot_history
+    from rnnzoo.training.curves import plot_history
 
     plot_history(history, out / "curves.png")
 

@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from rnnzoo.atomic import atomic_write
+from rnnzoo.core.atomic import atomic_write
+from rnnzoo.core.registry import get_spec
 from rnnzoo.errors import ExportError
-from rnnzoo.normalize import NormalizedModel
-from rnnzoo.parity import compare
-from rnnzoo.registry import get_spec
+from rnnzoo.exporting.parity import compare
+from rnnzoo.training.normalize import NormalizedModel
 
 STREAM_FILE = "model.streaming.onnx"
 
@@ -68,7 +68,7 @@ def export_streaming(net: NormalizedModel, meta: dict[str, Any], folder: Path, o
 
 def check_streaming(net: NormalizedModel, meta: dict[str, Any], path: Path, n_state: int) -> dict[str, Any]:
     """Feed 60 steps as chunks of 1, 7 and 25 through ORT; compare with the whole sequence in torch."""
-    from rnnzoo.runtime import make_session
+    from rnnzoo.deploy.runtime import make_session
 
     session = make_session(path)
     rng = np.random.default_rng(0)

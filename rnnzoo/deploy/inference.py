@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from rnnzoo.atomic import atomic_write
+from rnnzoo.core.atomic import atomic_write
+from rnnzoo.deploy.runtime import MODEL_FILE, check_hashes, hash_problems, make_session, read_card, run_session
 from rnnzoo.errors import DataError, ExportError
-from rnnzoo.runtime import MODEL_FILE, check_hashes, hash_problems, make_session, read_card, run_session
 
 
 def _read_inputs(path: Path, card: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -184,7 +184,7 @@ def verify(folder: str | Path, parity: bool | None = None) -> dict[str, Any]:
     if parity is None:
         parity = importlib.util.find_spec("torch") is not None
     if parity:
-        from rnnzoo.parity import check_parity
+        from rnnzoo.exporting.parity import check_parity
 
         rep = check_parity(folder, card=card, raise_on_fail=False)
         report["parity"] = rep.as_dict()

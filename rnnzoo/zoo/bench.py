@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnzoo.runtime import make_session, run_session
+from rnnzoo.deploy.runtime import make_session, run_session
 
 
 def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> float:
@@ -173,7 +173,7 @@ def benchmark_zoo(
     GFLOP/s per runtime (``torch_gflops``, ``onnx_gflops``...), and their
     fraction of ``peak_gflops`` when given (see :func:`matmul_peak_gflops`).
     """
-    from rnnzoo.checkpoint import load_checkpoint
+    from rnnzoo.training.checkpoint import load_checkpoint
 
     rows = []
     for name in models:

@@ -1,0 +1,110 @@
+"""The public look-ups over the registry: list, get and build models and datasets by name.
+
+The registry is what :mod:`rnnzoo.core.plugins` collected from every
+plugin's hooks; this module only reads it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from rnnzoo.core.checks import did_you_mean, positive_int
+from rnnzoo.core.plugins import PluginRecord, catalog
+from rnnzoo.core.specs import DatasetSpec, ModelSpec
+from rnnzoo.errors import InvalidHyperparameterError, UnknownDatasetError, UnknownModelError
+
+if TYPE_CHECKING:
+    import torch
+
+    from rnnzoo.data.dataset import SequenceDataset
+
+
+def _unknown(kind: str, name: str, known: list[str]) -> str:
+    return (
+        f"unknown {kind} {name!r}.{did_you_mean(name, known)} Run `rnnzoo list` to see all {len(known)} "
+        f"registered {kind}s, or install the plugin that provides it."
+    )
+
+
+def _table(kind: str) -> dict[str, Any]:
+    cat = catalog()
+    return cat.models if kind == "model" else cat.datasets
+
+
+def _names(kind: str, pattern: str | list[str], task: str | None) -> list[str]:
+    """Registered names of ``kind`` matching shell wildcard(s), optionally one task."""
+    names = [n for n, s in _table(kind).items() if task is None or s.task == task]
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    return sorted(n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns))
+
+
+def _get(kind: str, name: str, error: type[UnknownModelError]) -> Any:
+    """The spec called ``name``; a duplicate names both plugins, an unknown name suggests close ones."""
+    catalog().raise_if_duplicate(kind, name)
+    table = _table(kind)
+    if name not in table:
+        raise error(_unknown(kind, name, sorted(table)))
+    return table[name]
+
+
+def list_models(pattern: str | list[str] = "*", task: str | None = None) -> list[str]:
+    """Names of registered models matching shell wildcard(s), optionally one task."""
+    return _names("model", pattern, task)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The registered :class:`ModelSpec` called ``name``."""
+    spec: ModelSpec = _get("model", name, UnknownModelError)
+    return spec
+
+
+def registered_by(name: str, kind: str = "model") -> PluginRecord:
+    """The plugin (distribution, version, in-process or installed) that registered ``name``."""
+    spec = _get(kind, name, UnknownModelError if kind == "model" else UnknownDatasetError)
+    owner = catalog().owner(kind, spec.name)
+    assert owner is not None, "every spec in the catalog has an owner"  # _add() records both together
+    return owner
+
+
+def resolve_hparams(spec: ModelSpec, hparams: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults overlaid with ``hparams``; unknown keys are refused by name."""
+    allowed = set(spec.default_hparams) | ({"per_step"} if spec.supports_per_step else set())
+    unknown = sorted(set(hparams) - allowed)
+    if unknown:
+        raise InvalidHyperparameterError(
+            f"model {spec.name!r} has no hyperparameter {', '.join(map(repr, unknown))}; "
+            f"accepted: {', '.join(sorted(allowed))}"
+        )
+    return {**spec.default_hparams, **hparams}
+
+
+def create_model(name: str, *, input_size: int, output_size: int, **hparams: Any) -> torch.nn.Module:
+    """Build a registered model by name (timm-style)."""
+    spec = get_spec(name)
+    for arg, value in (("input_size", input_size), ("output_size", output_size)):
+        positive_int(arg, value, InvalidHyperparameterError)
+    resolved = resolve_hparams(spec, hparams)
+    model = spec.build(input_size, output_size, **resolved)
+    # What a checkpoint needs to rebuild this exact module through the registry.
+    setattr(model, "rnnzoo_build", {  # noqa: B010
+        "name": name, "input_size": input_size, "output_size": output_size, "hparams": resolved,
+    })
+    return model
+
+
+def list_datasets(pattern: str | list[str] = "*", task: str | None = None) -> list[str]:
+    """Names of registered datasets matching shell wildcard(s), optionally one task."""
+    return _names("dataset", pattern, task)
+
+
+def get_dataset_spec(name: str) -> DatasetSpec:
+    """The registered :class:`DatasetSpec` called ``name``."""
+    spec: DatasetSpec = _get("dataset", name, UnknownDatasetError)
+    return spec
+
+
+def load_dataset(name: str, **kwargs: Any) -> SequenceDataset:
+    """Load (generate or read) a registered dataset by name."""
+    return get_dataset_spec(name).load(**kwargs)

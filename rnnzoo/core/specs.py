@@ -1,0 +1,105 @@
+"""The spec classes a plugin registers: the whole contract between a plugin and the rest of rnnzoo.
+
+A leaf module (it imports only :mod:`rnnzoo.errors`), so hook specs, the
+plugin loader and the registry can all use it without forming a cycle. The
+trainer, exporter and parity check read everything they need from a spec,
+so none of them ever special-cases a model family.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from rnnzoo.errors import PluginError
+
+if TYPE_CHECKING:
+    import torch
+
+    from rnnzoo.data.dataset import SequenceDataset
+
+Task = Literal["classification", "regression"]
+TASKS: tuple[str, ...] = ("classification", "regression")
+NAME_PATTERN = re.compile(r"[a-z0-9_]+")
+_PRINTABLE = set(string.printable) - set("\t\n\r\x0b\x0c")
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Parity tolerance: |onnx - torch| <= atol + rtol * |torch|, element-wise."""
+
+    atol: float = 1e-4
+    rtol: float = 1e-3
+
+
+def _check_common(kind: str, name: object, task: object, description: object) -> None:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise PluginError(f"{kind} name {name!r} is invalid: use lowercase [a-z0-9_]+")
+    if task not in TASKS:
+        raise PluginError(f"{kind} {name!r}: task {task!r} is not one of {TASKS}")
+    if not isinstance(description, str) or not description.strip() or not _printable(description):
+        raise PluginError(f"{kind} {name!r}: description must be one non-empty line of printable text")
+
+
+def _printable(text: str) -> bool:
+    """One line without control characters (no newline, carriage return or ANSI escape to forge output)."""
+    return all(ch in _PRINTABLE or (ch.isprintable() and not ch.isspace()) or ch == " " for ch in text)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registrable model.
+
+    ``build(input_size, output_size, **hparams)`` returns a ``torch.nn.Module``
+    whose forward is ``model(x, lengths=None)``; see the README's plugin
+    contract. ``supports_per_step`` means ``build`` accepts ``per_step=True``
+    and then returns ``[batch, time, output_size]`` (regression only).
+    ``train_defaults`` are trainer settings (lr, epochs, batch_size…) that
+    suit this model; ``rnnzoo.train`` applies them under the user's own.
+    ``expected_failures`` maps conformance-check names to the reason they are
+    known to fail, so the kit reports them as xfail rather than errors.
+    """
+
+    name: str
+    task: Task
+    build: Callable[..., torch.nn.Module]
+    description: str
+    family: str = "custom"
+    default_hparams: Mapping[str, Any] = field(default_factory=dict)
+    default_dataset: str | None = None
+    train_defaults: Mapping[str, Any] = field(default_factory=dict)
+    supports_per_step: bool = False
+    supports_streaming: bool = False
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    expected_failures: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_common("model", self.name, self.task, self.description)
+        if not callable(self.build):
+            raise PluginError(f"model {self.name!r}: build must be callable, got {self.build!r}")
+        if not isinstance(self.tolerance, Tolerance):
+            raise PluginError(f"model {self.name!r}: tolerance must be rnnzoo.Tolerance")
+        if self.supports_per_step and self.task != "regression":
+            raise PluginError(f"model {self.name!r}: per-step output is for regressors only")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One registrable dataset; ``load(**kwargs)`` returns a SequenceDataset.
+
+    ``per_step`` says the targets are per time step (``[N, T, outputs]``).
+    """
+
+    name: str
+    task: Task
+    load: Callable[..., SequenceDataset]
+    description: str
+    per_step: bool = False
+
+    def __post_init__(self) -> None:
+        _check_common("dataset", self.name, self.task, self.description)
+        if not callable(self.load):
+            raise PluginError(f"dataset {self.name!r}: load must be callable")

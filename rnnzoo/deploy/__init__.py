@@ -1,0 +1,1 @@
+"""Deployment: numpy + onnxruntime only, never torch: sessions, export cards, predict, verify."""

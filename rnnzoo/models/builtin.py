@@ -1,0 +1,57 @@
+"""rnnzoo's own model plugin: six RNN/LSTM/GRU classifiers and regressors.
+
+Registered through the ``rnnzoo`` entry point ``builtin_models`` in rnnzoo's
+``pyproject.toml``, the same way a third-party plugin is. torch is imported
+only when a model is built, so listing models stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rnnzoo.core.hookspecs import hookimpl
+from rnnzoo.core.specs import ModelSpec
+
+_COMMON = {"hidden_size": 64, "num_layers": 1, "bidirectional": False, "dropout": 0.0}
+# Measured on the default datasets: a plain tanh RNN needs smaller batches and a gentler lr.
+_TRAIN = {"epochs": 15, "lr": 5e-3, "batch_size": 32}
+_TRAIN_RNN = {"epochs": 20, "lr": 3e-3, "batch_size": 16}
+_TITLE = {"rnn": "Elman RNN", "lstm": "LSTM", "gru": "GRU"}
+
+
+def _builder(cell: str) -> Callable[..., Any]:
+    def build(input_size: int, output_size: int, **hparams: Any) -> Any:
+        from rnnzoo.models.recurrent import RecurrentNet
+
+        return RecurrentNet(cell, input_size, output_size, **hparams)
+
+    build.__name__ = f"build_{cell}"
+    return build
+
+
+def builtin_specs() -> list[ModelSpec]:
+    """The six built-in specs (also handy for plugin authors to wrap or extend)."""
+    specs = []
+    for cell in ("rnn", "lstm", "gru"):
+        hp = {**_COMMON, **({"nonlinearity": "tanh"} if cell == "rnn" else {})}
+        specs.append(ModelSpec(
+            name=f"{cell}_classifier", task="classification", build=_builder(cell),
+            description=f"{_TITLE[cell]} with a linear head on each sample's last valid step",
+            family=cell, default_hparams=hp, default_dataset="sines",
+            train_defaults=_TRAIN_RNN if cell == "rnn" else _TRAIN,
+            supports_streaming=True,
+        ))
+        specs.append(ModelSpec(
+            name=f"{cell}_regressor", task="regression", build=_builder(cell),
+            description=f"{_TITLE[cell]} regressor: sequence-to-one, or per step with per_step=True",
+            family=cell, default_hparams=hp, default_dataset="next_value", train_defaults=_TRAIN,
+            supports_per_step=True, supports_streaming=True,
+        ))
+    return specs
+
+
+@hookimpl
+def rnnzoo_register_models(register: Callable[[ModelSpec], None]) -> None:
+    for spec in builtin_specs():
+        register(spec)

@@ -1,0 +1,1 @@
+"""Training: config, the loop and its state, early stopping, metrics, normalization, checkpoints, DDP."""

@@ -1,0 +1,1 @@
+"""The main job: train, export and verify every registered model; the report, its figures, benchmarks."""
