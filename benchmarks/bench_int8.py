@@ -118,7 +118,7 @@ def one(name: str, hidden: int, args: argparse.Namespace) -> dict[str, Any]:
         outs = {k: run_session(s, held_out.x, held_out.lengths) for k, s in sessions.items()}
         row: dict[str, Any] = {
             "model": name, "hidden": hidden, "val_metric": _val_metric(res.metrics),
-            "scales": exp.card["variants"]["int8"]["scales"],
+            "scales": exp.card.variants["int8"]["scales"],
             **{f"{k}_kib": p.stat().st_size / 1024 for k, p in files.items()},
         }
         for k in files:

@@ -52,8 +52,8 @@ _LAZY = {
     "save_checkpoint": "rnnzoo.training.checkpoint",
     "export": "rnnzoo.exporting.exporter",
     "check_parity": "rnnzoo.exporting.parity",
-    "predict": "rnnzoo.deploy.inference",
-    "verify": "rnnzoo.deploy.inference",
+    "predict": "rnnzoo.deploy.predict",
+    "verify": "rnnzoo.exporting.verify",
     "run_zoo": "rnnzoo.zoo.run",
 }
 

@@ -1,4 +1,9 @@
-"""The ``rnnzoo`` command: parsing and wiring only; the work happens in the public API."""
+"""The ``rnnzoo`` command: parsing and wiring only; the work happens in the public API.
+
+Option choices come from the constants they mirror. Modules that import
+torch (or numpy) are imported inside the commands, never at start, so
+every command starts fast and ``predict``/``verify`` run without torch.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,58 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from rnnzoo.errors import RnnzooError
+from rnnzoo.core.specs import TASKS
+from rnnzoo.errors import ParityError, RnnzooError
+
+
+class _LazyChoice(click.Choice[str]):
+    """A Choice whose values are loaded on first use (parsing the option, or --help).
+
+    Why: the values are constants of modules that import torch (the
+    optimizers) or numpy; importing them when the CLI starts would make
+    every command pay for torch, and copying them here would drift.
+    """
+
+    def __init__(self, load: Callable[[], Iterable[str]]) -> None:
+        self._load = load
+        self._loaded: tuple[str, ...] | None = None
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        if self._loaded is None:
+            self._loaded = tuple(self._load())
+        return self._loaded
+
+    @choices.setter
+    def choices(self, value: Iterable[str]) -> None:
+        self._loaded = tuple(value)
+
+
+def _optimizers() -> Iterable[str]:
+    from rnnzoo.training.config import OPTIMIZERS
+
+    return OPTIMIZERS
+
+
+def _schedules() -> Iterable[str]:
+    from rnnzoo.training.config import SCHEDULES
+
+    return SCHEDULES
+
+
+def _predict_variants() -> Iterable[str]:
+    """The files ``predict`` can run: the float32 graph and the variants the exporter writes (not streaming)."""
+    from rnnzoo.deploy.card import MODEL_FILE
+    from rnnzoo.exporting.variants import FP16_FILE, INT8_FILE
+
+    return (MODEL_FILE, INT8_FILE, FP16_FILE)
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -50,7 +100,7 @@ def main(debug: bool) -> None:
 
 @main.command("list")
 @click.argument("pattern", default="*")
-@click.option("--task", type=click.Choice(["classification", "regression"]), help="Only this task.")
+@click.option("--task", type=click.Choice(TASKS), help="Only this task.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_friendly
 def list_cmd(pattern: str, task: str | None, as_json: bool) -> None:
@@ -80,7 +130,13 @@ def plugins(as_json: bool, check: bool) -> None:
 
     rows = list_plugins()
     if check:
-        _check_contracts(rows)
+        from rnnzoo.testing import contract_errors
+
+        for r in rows:
+            errors = contract_errors(r["models"], r["distribution"])
+            if errors:
+                r["status"] = "error"
+                r["errors"] += errors
     if as_json:
         _emit(rows, True, [])
     else:
@@ -91,21 +147,6 @@ def plugins(as_json: bool, check: bool) -> None:
                 click.echo(f"    ! {err}")
     if check and any(r["status"] == "error" for r in rows):
         sys.exit(1)
-
-
-def _check_contracts(rows: list[dict[str, Any]]) -> None:
-    """Mark plugins whose models break the forward contract, naming the check and the fix."""
-    from rnnzoo.testing import CONTRACT_CHECKS, check_model
-
-    for r in rows:
-        for model in r["models"]:
-            for check, outcome in check_model(model, CONTRACT_CHECKS).items():
-                if outcome.startswith("FAILED"):
-                    r["status"] = "error"
-                    r["errors"].append(
-                        f"model {model} fails {check}: {outcome[8:].splitlines()[0][:200]} "
-                        f"(fix the model in {r['distribution']}; run rnnzoo.testing.check_model({model!r}))"
-                    )
 
 
 @main.command()
@@ -145,8 +186,8 @@ def _parse_hparams(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--epochs", type=int)
 @click.option("--batch-size", type=int)
 @click.option("--lr", type=float)
-@click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd"]))
-@click.option("--schedule", type=click.Choice(["none", "cosine", "step", "plateau"]))
+@click.option("--optimizer", type=_LazyChoice(_optimizers))
+@click.option("--schedule", type=_LazyChoice(_schedules))
 @click.option("--clip-norm", type=float, help="Gradient-norm clip [1.0].")
 @click.option("--no-clip", is_flag=True, help="Disable gradient clipping.")
 @click.option("--patience", type=int, help="Early-stopping patience in epochs [5].")
@@ -244,17 +285,18 @@ def export_cmd(checkpoint: str, out_dir: str | None, opset: int, no_int8: bool, 
     from rnnzoo.training.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
-    out = out_dir or f"exports/{ckpt.meta['model']}"
-    result = export(ckpt, out, opset=opset, int8=not no_int8, fp16=not no_fp16, streaming=streaming)
-    if as_json:
-        click.echo(json.dumps({"folder": str(result.folder), "parity": result.card["parity"]["summary"],
-                               "variants": result.card["variants"]}, indent=2))
-    else:
-        for problem in result.card["checks"]["problems"]:
-            click.echo(f"  ! {problem}")
-        click.echo(f"{result.folder}: {result.card['parity']['summary']}")
-    if not result.passed:
+    out = out_dir or f"exports/{ckpt.meta.model}"
+    try:
+        result = export(ckpt, out, opset=opset, int8=not no_int8, fp16=not no_fp16, streaming=streaming)
+    except ParityError as exc:  # a failed check, not a usage error: exit 1, the message names what failed
+        click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    summary = result.card.parity.summary if result.card.parity else "parity not checked"
+    if as_json:
+        click.echo(json.dumps({"folder": str(result.folder), "parity": summary, "variants": result.card.variants},
+                              indent=2))
+    else:
+        click.echo(f"{result.folder}: {summary}")
 
 
 @main.command()
@@ -264,7 +306,7 @@ def export_cmd(checkpoint: str, out_dir: str | None, opset: int, no_int8: bool, 
 @_friendly
 def verify(folder: str, no_parity: bool, as_json: bool) -> None:
     """Re-check an export FOLDER: hashes, onnx.checker, test_data_set_*, parity vs its checkpoint."""
-    from rnnzoo.deploy.inference import verify as run
+    from rnnzoo.exporting.verify import verify as run
 
     report = run(folder, parity=False if no_parity else None)
     if as_json:
@@ -282,14 +324,14 @@ def verify(folder: str, no_parity: bool, as_json: bool) -> None:
 @click.argument("folder", type=click.Path())
 @click.argument("data", type=click.Path())
 @click.option("--out", type=click.Path(dir_okay=False), help="Write predictions (.csv, .npy or .json).")
-@click.option("--variant", type=click.Choice(["model.onnx", "model.int8.onnx", "model.fp16.onnx"]),
-              default="model.onnx", show_default=True)
+@click.option("--variant", type=_LazyChoice(_predict_variants), help="Model file to run [the float32 model].")
 @_friendly
-def predict(folder: str, data: str, out: str | None, variant: str) -> None:
+def predict(folder: str, data: str, out: str | None, variant: str | None) -> None:
     """Run the exported model in FOLDER on DATA with onnxruntime only (no torch needed)."""
-    from rnnzoo.deploy.inference import predict as run
+    from rnnzoo.deploy.card import MODEL_FILE
+    from rnnzoo.deploy.predict import predict as run
 
-    result = run(folder, data, out, variant=variant)
+    result = run(folder, data, out, variant=variant or MODEL_FILE)
     y = result["outputs"]
     if out:
         click.echo(f"wrote {len(y)} predictions to {out}")
@@ -312,41 +354,26 @@ def predict(folder: str, data: str, out: str | None, variant: str) -> None:
 @_friendly
 def bench(pattern: str, exports: str, threads: int, repeats: int, out: str | None) -> None:
     """Latency of exported models: PyTorch eager vs onnxruntime vs int8, side by side in one run."""
-    import platform
-
-    import onnxruntime
-    import torch
-
     from rnnzoo.core.registry import list_models
-    from rnnzoo.zoo.bench import benchmark_zoo, matmul_peak_gflops
+    from rnnzoo.deploy.card import MODEL_FILE
+    from rnnzoo.zoo.bench import bench_environment, benchmark_zoo, matmul_peak_gflops, table_header, table_row
 
-    names = [n for n in list_models(pattern) if (Path(exports) / n / "model.onnx").exists()]
+    names = [n for n in list_models(pattern) if (Path(exports) / n / MODEL_FILE).exists()]
     if not names:
         raise click.UsageError(f"no exported models under {exports}/; run `rnnzoo zoo` first")
     peak = matmul_peak_gflops(threads)
-    header = {"threads": threads, "cpu_count": os.cpu_count(), "torch": torch.__version__,
-              "onnxruntime": onnxruntime.__version__, "python": platform.python_version(),
-              "machine": platform.machine(), "sgemm_peak_gflops": round(peak, 1)}
-    click.echo("  ".join(f"{k}={v}" for k, v in header.items()))
-    click.echo(f"{'model':<26} {'batch':>5} {'len':>4} {'torch ms':>9} {'ort ms':>8} {'int8 ms':>8} "
-               f"{'torch/ort':>9} {'GFLOP/s torch':>13} {'ort':>6} {'ort/peak':>8}")
+    header = bench_environment(threads, peak)
+    for line in table_header(header):
+        click.echo(line)
     rows = benchmark_zoo(Path(exports), names, threads, repeats, peak_gflops=peak)
     for r in rows:
-        click.echo(f"{r['model']:<26} {r['batch']:>5} {r['length']:>4} {r['torch_ms']:>9.3f} "
-                   f"{r['onnx_ms']:>8.3f} {r.get('variant_ms', float('nan')):>8.3f} {r['speedup']:>8.2f}x "
-                   f"{_num(r.get('torch_gflops'), '13.1f')} {_num(r.get('onnx_gflops'), '6.1f')} "
-                   f"{_num(r.get('onnx_of_peak'), '8.0%')}")
+        click.echo(table_row(r))
     if out:
         from rnnzoo.core.atomic import atomic_write
 
         text = json.dumps({**header, "rows": rows}, indent=2)
         atomic_write(out, lambda p: p.write_text(text, encoding="utf-8"))
         click.echo(f"wrote {out}")
-
-
-def _num(value: float | None, spec: str) -> str:
-    """A number, or '-' right-aligned where it does not apply (GFLOP/s of a non-recurrent model)."""
-    return format(value, spec) if value is not None else "-".rjust(int(spec.split(".")[0]))
 
 
 @main.command()

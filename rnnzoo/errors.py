@@ -57,14 +57,3 @@ class ParityError(RnnzooError):
 
 class MissingDependencyError(RnnzooError, ImportError):
     """An optional dependency (torch, matplotlib, aeon…) is not installed."""
-
-
-def require(module: str, extra: str) -> object:
-    """Import an optional dependency or say which extra installs it."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        msg = f"{module} is not installed; install it with: pip install 'rnnzoo[{extra}]'"
-        raise MissingDependencyError(msg) from exc

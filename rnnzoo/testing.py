@@ -125,8 +125,7 @@ def check_export_and_parity(name: str) -> None:
     _, model = _spec_and_model(name)
     with tempfile.TemporaryDirectory() as tmp:
         result = export(model, tmp, int8=False, fp16=False)  # raises ParityError on mismatch
-    assert result.card["parity"]["passed"], result.card["parity"]["summary"]
-    assert not result.card["checks"]["problems"], result.card["checks"]["problems"]
+    assert result.card.passed, result.card.failures
 
 
 CHECKS: dict[str, Callable[[str], None]] = {
@@ -150,8 +149,25 @@ def check_model(name: str, checks: Iterable[str] | None = None) -> dict[str, str
             fn(name)
             results[check] = "passed"
         except Exception as exc:  # report every failing check, not just the first
-            results[check] = f"xfail: {expected[check]}" if check in expected else f"FAILED: {exc}"
+            message = str(exc) or type(exc).__name__  # a bare `assert` has no message
+            results[check] = f"xfail: {expected[check]}" if check in expected else f"FAILED: {message}"
     return results
+
+
+def contract_errors(models: Iterable[str], distribution: str) -> list[str]:
+    """One line per model of ``distribution`` that breaks the forward contract (``CONTRACT_CHECKS``).
+
+    What ``rnnzoo plugins --check`` reports: the check that failed, the
+    first line of why, and where to fix it.
+    """
+    errors = []
+    for model in models:
+        for check, outcome in check_model(model, CONTRACT_CHECKS).items():
+            if outcome.startswith("FAILED"):
+                why = next(iter(outcome.removeprefix("FAILED:").strip().splitlines()), "") or "no message"
+                errors.append(f"model {model} fails {check}: {why[:200]} "
+                              f"(fix the model in {distribution}; run rnnzoo.testing.check_model({model!r}))")
+    return errors
 
 
 def parametrize_with_checks(names: Iterable[str]) -> Any:

@@ -198,7 +198,7 @@ def test_re_export_replaces_the_whole_folder(exported, tmp_path: Path) -> None:
     rnnzoo.export(rnnzoo.load_checkpoint(exported / "checkpoint.safetensors"), folder, int8=False, fp16=False)
     assert not (folder / "model.int8.onnx").exists()
     assert rnnzoo.verify(folder)["passed"]
-    assert [p.name for p in tmp_path.iterdir()] == ["exp"]  # no staging folder left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".exp.lock", "exp"]  # no staging folder left behind
 
 
 def test_corrupt_onnx_with_a_matching_card_is_caught_by_the_checker(exported, tmp_path: Path) -> None:
@@ -263,13 +263,14 @@ def test_predict_reads_a_csv_by_feature_name_without_labels(exported, tmp_path: 
 
 
 def test_an_export_killed_between_its_two_renames_is_restored(exported, tmp_path: Path) -> None:
-    from rnnzoo.exporting.exporter import staged_folder
+    from rnnzoo.exporting.folder import staged_folder
 
     shutil.copytree(exported, tmp_path / ".exp.k1ll3d.old")  # the previous export, moved aside; no "exp"
     with staged_folder(tmp_path / "exp") as stage:
         assert rnnzoo.verify(tmp_path / "exp", parity=False)["passed"]  # restored before the new one is built
         (stage / "card.json").write_text(json.dumps({"files": {}}))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp"]
+    # the empty .exp.lock stays: it is how a second writer is told the folder is busy
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".exp.lock", "exp"]
 
 
 def test_a_run_clears_temp_files_a_killed_run_left(tmp_path: Path) -> None:
@@ -297,7 +298,7 @@ def test_loading_checkpoints_exports_and_data_never_unpickles(stopped_run, expor
 
 
 def test_a_neighbours_backup_is_never_taken(exported, tmp_path: Path) -> None:
-    from rnnzoo.exporting.exporter import staged_folder
+    from rnnzoo.exporting.folder import staged_folder
 
     shutil.copytree(exported, tmp_path / ".exp.v2.k1ll3d.old")  # export "exp.v2"'s backup, not "exp"'s
     with staged_folder(tmp_path / "exp") as stage:

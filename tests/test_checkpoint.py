@@ -29,11 +29,12 @@ def test_round_trip_gives_the_same_outputs(trained) -> None:
     with torch.no_grad():
         torch.testing.assert_close(ckpt.model(x, lengths), result.model(x, lengths), atol=0, rtol=0)
     meta = ckpt.meta
-    assert meta["model"] == "lstm_classifier" and meta["task"] == "classification"
-    assert meta["label_names"] == ["period_4", "period_6", "period_9", "period_14"]
-    assert meta["plugin"]["distribution"] == "rnnzoo" and meta["versions"]["torch"] == torch.__version__
-    assert meta["hparams"]["bidirectional"] is True and "val_accuracy" in meta["metrics"]
-    assert meta["config"]["epochs"] == 1
+    assert meta.model == "lstm_classifier" and meta.task == "classification"
+    assert meta.label_names == ("period_4", "period_6", "period_9", "period_14")
+    assert meta.plugin.distribution == "rnnzoo" and meta.versions["torch"] == torch.__version__
+    assert meta.hparams["bidirectional"] is True and "val_accuracy" in meta.metrics
+    assert meta.config["epochs"] == 1
+    assert meta == result.meta and type(meta).from_json(meta.to_json(), "x") == meta  # written and read the same
 
 
 def _rewrite_header(src, dst, edit) -> None:
@@ -98,6 +99,6 @@ def test_failed_write_leaves_the_previous_checkpoint_intact(trained, tmp_path, m
 
     monkeypatch.setattr(safetensors.torch, "save_file", half_then_fail)
     with pytest.raises(OSError, match="disk full"):
-        save_checkpoint(target, result.model, {"model": "x"})
+        save_checkpoint(target, result.model, result.meta)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.safetensors"]  # no temp file left

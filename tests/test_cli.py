@@ -157,7 +157,7 @@ def test_train_can_disable_clipping_and_early_stopping(tmp_path) -> None:
     assert res.exit_code == 0, res.output
     from rnnzoo import load_checkpoint
 
-    config = load_checkpoint(tmp_path / "run" / "model.safetensors").meta["config"]
+    config = load_checkpoint(tmp_path / "run" / "model.safetensors").meta.config
     assert config["clip_norm"] is None and config["patience"] is None
     res = CliRunner().invoke(main, ["train", "gru_regressor", "--clip-norm", "2", "--no-clip"])
     assert res.exit_code == 2 and "contradict" in res.output
@@ -166,3 +166,28 @@ def test_train_can_disable_clipping_and_early_stopping(tmp_path) -> None:
 def test_nproc_checks_settings_before_launching_workers() -> None:
     res = CliRunner().invoke(main, ["train", "gru_classifier", "--nproc", "2", "--epochs", "0"])
     assert res.exit_code == 2 and "epochs must be a positive int" in res.output
+
+
+def test_predict_reports_a_corrupt_file_in_one_line_as_train_does(pipeline, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"PK\x03\x04 truncated zip")
+    for args in (["predict", str(pipeline / "exp"), str(bad)], ["train", "gru_classifier", "--data", str(bad)]):
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 2 and "cannot read as a .npz archive" in res.output, res.output
+        assert res.output.strip().startswith("error:") and res.output.strip().count("\n") == 0
+
+
+def test_choices_mirror_the_constants_and_load_only_when_needed() -> None:
+    from rnnzoo.deploy.card import MODEL_FILE
+    from rnnzoo.exporting.variants import FP16_FILE, INT8_FILE
+    from rnnzoo.training.config import OPTIMIZERS, SCHEDULES
+
+    help_text = CliRunner().invoke(main, ["predict", "--help"]).output
+    assert all(v in help_text for v in (MODEL_FILE, INT8_FILE, FP16_FILE))
+    res = CliRunner().invoke(main, ["train", "gru_classifier", "--optimizer", "bogus"])
+    assert res.exit_code == 2 and all(repr(o) in res.output for o in OPTIMIZERS)
+    res = CliRunner().invoke(main, ["train", "gru_classifier", "--schedule", "bogus"])
+    assert res.exit_code == 2 and all(repr(s) in res.output for s in SCHEDULES)
+    code = "import sys, rnnzoo.cli; assert 'torch' not in sys.modules and 'numpy' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

@@ -6,7 +6,7 @@ import pytest
 
 import rnnzoo
 from rnnzoo.core import plugins
-from rnnzoo.testing import CHECKS, check_model, parametrize_with_checks
+from rnnzoo.testing import CHECKS, check_model, contract_errors, parametrize_with_checks
 
 
 @parametrize_with_checks(rnnzoo.list_models())
@@ -51,4 +51,28 @@ def test_parametrize_marks_expected_failures() -> None:
     params = marker.args[1]
     xfails = [p for p in params if any(m.name == "xfail" for m in p.marks)]
     assert [p.id for p in xfails] == ["leaky_mean-training_reduces_loss"]
-    assert pytest.param  # the decorator is a real pytest parametrize mark
+    assert isinstance(marker, pytest.MarkDecorator) and marker.name == "parametrize"  # a real pytest mark
+    assert marker.args[0] == ("model_name", "check") and len(params) == len(CHECKS)
+
+
+class _Silent:
+    """A plugin whose model fails with an exception that has no message."""
+
+    @rnnzoo.hookimpl
+    def rnnzoo_register_models(self, register):
+        import torch
+
+        class Silent(torch.nn.Linear):
+            def forward(self, x, lengths=None):
+                raise RuntimeError()
+
+        register(rnnzoo.ModelSpec(name="silent_fail", task="regression", build=Silent, description="no message"))
+
+
+def test_contract_errors_name_a_failure_that_has_no_message() -> None:
+    """`rnnzoo plugins --check` used to crash with IndexError on an empty message."""
+    plugins.register_plugin(_Silent(), "silent")
+    assert check_model("silent_fail", ["forward_shapes"]) == {"forward_shapes": "FAILED: RuntimeError"}
+    errors = contract_errors(["silent_fail"], "acme-silent")
+    assert errors and all(e.startswith("model silent_fail fails ") for e in errors)
+    assert "forward_shapes: RuntimeError (fix the model in acme-silent;" in " ".join(errors)

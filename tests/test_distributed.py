@@ -22,7 +22,7 @@ import torch
 
 import rnnzoo
 from rnnzoo.data.split import split_dataset
-from rnnzoo.training.distributed import Distributed
+from rnnzoo.training.distributed import Distributed, SingleProcess, from_env
 
 # Float sums are reduced in another order across ranks; nothing else differs. The gap grows
 # with Adam steps (measured: 5e-7 after 3 epochs, 3e-3 after 20), so the runs here are short.
@@ -61,7 +61,7 @@ def _single(data: Path, epochs: int) -> rnnzoo.TrainResult:
 
 def _assert_same(result: rnnzoo.TrainResult, ckpt_path: Path) -> None:
     ckpt = rnnzoo.load_checkpoint(ckpt_path)
-    assert ckpt.meta["world_size"] == 2
+    assert ckpt.meta.world_size == 2
     for name, want in result.model.state_dict().items():
         torch.testing.assert_close(ckpt.model.state_dict()[name], want, atol=WEIGHT_ATOL, rtol=0)
     history = json.loads((ckpt_path.parent / "history.json").read_text())
@@ -116,3 +116,25 @@ def test_every_sample_of_a_global_batch_goes_to_exactly_one_worker(size: int) ->
     real = np.concatenate([rows for rows, stand_in in shares if not stand_in])
     assert sorted(real.tolist()) == idx.tolist()
     assert all(len(rows) == 1 for rows, stand_in in shares if stand_in)  # an empty share runs one weight-0 row
+
+
+def _public(obj: object) -> set[str]:
+    return {n for n in dir(obj) if not n.startswith("_")} - {"backend", "local_rank", "owns_group"}
+
+
+def test_one_process_is_a_strategy_with_the_same_methods_doing_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop never asks which strategy it has, so the stand-in must answer everything, exactly."""
+    assert _public(SingleProcess()) == _public(Distributed(1, 2, 1, "gloo"))
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    one = from_env("cpu")
+    assert isinstance(one, SingleProcess) and one.is_main and (one.rank, one.world) == (0, 1)
+    idx, batches, weight = np.arange(5), [np.arange(3), np.arange(3, 5)], torch.tensor(2.5)
+    assert one.shard(idx) == (idx, False) and one.share(batches) is batches
+    assert one.loss_denominator(weight) is weight and one.sum(weight) is weight
+    net = torch.nn.Linear(1, 1)
+    assert one.wrap(net) is net and one.device("cpu") == "cpu"
+    before = torch.get_rng_state()
+    one.seed_worker(0, 3)
+    one.check_same_epoch(3)
+    one.close()
+    assert torch.equal(torch.get_rng_state(), before)

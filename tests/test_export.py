@@ -12,6 +12,7 @@ from onnx import numpy_helper
 
 import rnnzoo
 from rnnzoo.data.builtin import sines
+from rnnzoo.deploy.card import ExportCard, content_digest
 from rnnzoo.deploy.runtime import make_session, run_session
 from rnnzoo.errors import ExportError, ParityError
 from rnnzoo.exporting.parity import LONG, check_parity
@@ -23,19 +24,19 @@ SHAPES = [{}, {"bidirectional": True}, {"num_layers": 2}, {"num_layers": 2, "bid
 def test_every_model_exports_with_parity(name, hp, tmp_path) -> None:
     model = rnnzoo.create_model(name, input_size=3, output_size=2, hidden_size=16, **hp)
     result = rnnzoo.export(model, tmp_path, int8=False, fp16=False)
-    parity = result.card["parity"]
-    assert parity["passed"], parity["summary"]
-    names = {c["name"] for c in parity["cases"]}
+    parity = result.card.parity
+    assert parity is not None and parity.passed, parity and parity.summary
+    names = {c.name for c in parity.cases}
     assert {"batch1_len1", "batch64_ragged", f"batch2_len{LONG}", "batch4_extreme_values"} <= names
-    assert {c["runtime"] for c in parity["cases"]} == {"onnxruntime", "reference"}
-    assert not result.card["checks"]["problems"]
+    assert {c.runtime for c in parity.cases} == {"onnxruntime", "reference"}
+    assert not result.card.checks.problems and result.card.passed
 
 
 @pytest.mark.parametrize(("name", "hp"), model_variants([{"bidirectional": True}], per_step=True))
 def test_per_step_regressors_keep_time_dynamic(name, hp, tmp_path) -> None:
     model = rnnzoo.create_model(name, input_size=2, output_size=3, per_step=True, **hp)
     result = rnnzoo.export(model, tmp_path, int8=False, fp16=False)
-    assert result.card["checks"]["io_shapes"]["y"][:2] == ["batch", "time"]
+    assert result.card.checks.io_shapes["y"][:2] == ["batch", "time"]
     session = make_session(tmp_path / "model.onnx")
     out = run_session(session, np.ones((2, 37, 2), np.float32), np.array([37, 4]))
     assert out.shape == (2, 37, 3) and np.all(out[1, 4:] == 0)
@@ -61,6 +62,9 @@ def test_folder_layout_and_card(trained_export) -> None:
     assert set(card["files"]) == files - {"card.json"}
     assert "val_accuracy" in card["source_metadata"]["metrics"]
     assert card["checks"]["fused_nodes"]["LSTM"] == 1
+    assert card["rnnzoo.exporter"] == "torch.onnx TorchScript (dynamo=False)"
+    assert card["card_sha256"] == content_digest(card)
+    assert ExportCard.from_json(card, "card").to_json() == card  # read back and written again: the same card
 
 
 def test_metadata_props_are_in_the_onnx_file(trained_export) -> None:
@@ -90,19 +94,30 @@ def test_normalization_is_inside_the_graph(trained_export) -> None:
     assert accuracy == pytest.approx(result.metrics["val_accuracy"], abs=1e-9)
 
 
-def test_int8_and_fp16_variants_are_smaller_and_agree(trained_export) -> None:
-    variants = trained_export[0].card["variants"]
-    int8 = variants["int8"]
-    assert int8["method"] == "weight_only_int8" and int8["recurrent_quantized"] is False
-    assert int8["size_ratio"] <= 0.3 and int8["argmax_agreement"] >= 0.99
-    assert variants["fp16"]["size_ratio"] < 0.6 and variants["fp16"]["argmax_agreement"] >= 0.99
+@pytest.mark.parametrize(("variant", "max_size_ratio"), [("int8", 0.3), ("fp16", 0.6)])
+def test_int8_and_fp16_variants_are_smaller_and_agree(trained_export, variant: str, max_size_ratio: float) -> None:
+    """Agreement is asserted where it is exact on any CPU: a sample whose fp32 top-2 logit margin exceeds
+    twice the variant's largest logit change cannot flip. Near-ties may flip (training differs slightly
+    between CPUs, and one flip in 60 samples is 0.983), so the overall rate only gets a wide margin."""
+    exp, result = trained_export
+    info = exp.card.variants[variant]
+    assert info["size_ratio"] <= max_size_ratio
+    val = result.splits.val
+    ref = run_session(make_session(exp.folder / "model.onnx"), val.x, val.lengths)
+    got = run_session(make_session(exp.folder / info["file"]), val.x, val.lengths)
+    change = float(np.max(np.abs(got - ref)))
+    top2 = np.sort(ref, axis=1)[:, -2:]
+    confident = (top2[:, 1] - top2[:, 0]) > 2 * change
+    assert confident.mean() >= 0.8, f"only {confident.mean():.2f} of samples are clear of the variant's error"
+    assert np.array_equal(got[confident].argmax(1), ref[confident].argmax(1))
+    assert info["argmax_agreement"] >= 0.9
 
 
 def test_gru_int8_reports_plainly_that_the_recurrent_op_is_not_quantized(tmp_path) -> None:
     model = rnnzoo.create_model("gru_classifier", input_size=3, output_size=2)
     result = rnnzoo.export(model, tmp_path, fp16=False)
-    int8 = result.card["variants"]["int8"]
-    assert int8["recurrent_quantized"] is False and int8["recurrent_ops"] == ["GRU"]
+    int8 = result.card.variants["int8"]
+    assert int8["recurrent_ops"] == ["GRU"]
 
 
 def test_parity_fails_loudly_when_the_onnx_model_is_wrong(tmp_path) -> None:
@@ -125,7 +140,7 @@ def test_opset_is_selectable(opset, tmp_path) -> None:
     model = rnnzoo.create_model("rnn_classifier", input_size=2, output_size=3)
     result = rnnzoo.export(model, tmp_path, opset=opset, int8=False, fp16=False)
     assert onnx.load(str(tmp_path / "model.onnx")).opset_import[0].version == opset
-    assert result.card["parity"]["passed"]
+    assert result.card.passed
 
 
 def test_unsupported_opset_and_source_are_refused(tmp_path) -> None:
@@ -141,12 +156,12 @@ def test_unsupported_opset_and_source_are_refused(tmp_path) -> None:
 def test_streaming_export_chunks_equal_the_whole_sequence(name, hp, tmp_path) -> None:
     model = rnnzoo.create_model(name, input_size=3, output_size=2, **hp)
     result = rnnzoo.export(model, tmp_path, streaming=True, int8=False, fp16=False)
-    stream = result.card["streaming"]
-    assert stream["check"]["passed"] and [c["name"] for c in stream["check"]["cases"]] == [
+    stream = result.card.streaming
+    assert stream is not None and stream.passed and [c.name for c in stream.cases] == [
         "chunks_of_1", "chunks_of_7", "chunks_of_25"]
-    assert all(c["max_abs"] < 1e-5 for c in stream["check"]["cases"])
+    assert all(c.max_abs < 1e-5 for c in stream.cases)
     inputs = [i.name for i in onnx.load(str(tmp_path / "model.streaming.onnx")).graph.input]
-    assert inputs[0] == "x" and inputs[1:] == stream["state_inputs"]
+    assert inputs[0] == "x" and inputs[1:] == stream.state_inputs
 
 
 def test_bidirectional_models_cannot_stream(tmp_path) -> None:

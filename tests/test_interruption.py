@@ -122,9 +122,9 @@ def _check_run_folder(out: Path, finished: bool) -> int:
         return 0
     ckpt = rnnzoo.load_checkpoint(out / "last.safetensors")  # raises on a partial or corrupt file
     state = ckpt.train_state
-    assert state is not None and ckpt.meta["model"] == "gru_classifier"
+    assert state is not None and ckpt.meta.model == "gru_classifier"
     epoch = state["epoch"]
-    assert ckpt.meta["epochs_run"] == epoch
+    assert ckpt.meta.epochs_run == epoch
     assert [h["epoch"] for h in state["history"]] == list(range(1, epoch + 1))
     return int(epoch)
 
@@ -178,7 +178,7 @@ def test_sigkill_during_training_then_resume_matches_an_uninterrupted_run(tmp_pa
     full = rnnzoo.train("gru_classifier", sines(**DATA), out_dir=str(tmp_path / "full"), quiet=True, **CONFIG)
     assert _losses(history) == _losses(full.history), kills
     resumed = rnnzoo.load_checkpoint(out / "model.safetensors")
-    assert resumed.meta["epochs_run"] == EPOCHS and resumed.meta["metrics"] == full.metrics
+    assert resumed.meta.epochs_run == EPOCHS and resumed.meta.metrics == full.metrics
     want = full.model.state_dict()
     assert all(torch.equal(v, want[k]) for k, v in resumed.model.state_dict().items()), kills
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rnnzoo.data.loaders import load_csv, load_file, load_npz, load_ts
+from rnnzoo.data.loaders import load_csv, load_file, load_npz, load_ts, read_features
 from rnnzoo.errors import DataError
 
 # --------------------------------------------------------------------------- .npz
@@ -411,3 +411,56 @@ def test_load_file_errors(tmp_path: Path) -> None:
         load_file(ts_path, task="regression")
     with pytest.raises(DataError, match=r"options \['id_col'\] do not apply to .ts files"):
         load_file(ts_path, id_col="seq")
+
+
+# --------------------------------------------------------------------------- read_features (inference)
+
+
+def test_read_features_reads_each_format_without_labels(tmp_path: Path) -> None:
+    x = np.arange(24, dtype=np.float64).reshape(3, 4, 2)
+    x[1, 2:] = np.nan  # NaN padding is zeroed, as in training
+    got_x, lengths, names = read_features(_npz(tmp_path / "d.npz", X=x, lengths=np.array([4.0, 2.0, 4.0])))
+    assert got_x.dtype == np.float32 and lengths.dtype == np.int64 and names is None
+    np.testing.assert_array_equal(got_x[1, 2:], 0)
+    np.testing.assert_array_equal(lengths, [4, 2, 4])
+    got_x, lengths, names = read_features(_npz(tmp_path / "d2.npz", X=np.ones((2, 3))))  # 2-D: one feature
+    assert got_x.shape == (2, 3, 1) and lengths.tolist() == [3, 3]
+    got_x, lengths, names = read_features(_csv(tmp_path / "d.csv", SHUFFLED), ["b", "a"])
+    assert names == ["b", "a"] and lengths.tolist() == [2, 3, 1] and got_x[1, 0].tolist() == [11, 10]
+    got_x, lengths, names = read_features(_csv(tmp_path / "d.ts", GOOD_TS))
+    assert names == ["dim_0", "dim_1"] and lengths.tolist() == [3, 2, 1]
+
+
+@pytest.mark.parametrize(
+    ("x", "message"),
+    [
+        (np.ones((2, 3, 1), dtype=np.complex64), "X must be a numeric array, got dtype complex64"),
+        (np.ones((2, 3, 1), dtype=bool), "X must be a numeric array, got dtype bool"),
+        (np.full((2, 3), np.datetime64("2024-01-01")), r"X must be a numeric array, got dtype datetime64\[D\]"),
+        (np.array([["a", "b"], ["c", "d"]]), "X must be a numeric array, got dtype <U1"),
+    ],
+    ids=["complex", "bool", "datetime", "string"],
+)
+def test_read_features_refuses_what_training_refuses(tmp_path: Path, x: np.ndarray, message: str) -> None:
+    path = _npz(tmp_path / "bad.npz", X=x, y=np.zeros(len(x)))
+    for read in (lambda: read_features(path), lambda: load_npz(path, "regression")):
+        with pytest.raises(DataError, match=message):
+            read()
+
+
+def test_read_features_errors_are_one_line_data_errors(tmp_path: Path) -> None:
+    corrupt = tmp_path / "bad.npz"
+    corrupt.write_bytes(b"PK\x03\x04 truncated zip")
+    with pytest.raises(DataError, match=r"cannot read as a \.npz archive"):
+        read_features(corrupt)
+    with pytest.raises(DataError, match="missing key 'X'"):
+        read_features(_npz(tmp_path / "nox.npz", x=np.ones((2, 3))))
+    with pytest.raises(DataError, match=r"lengths must be integers .* got dtype float64"):
+        read_features(_npz(tmp_path / "frac.npz", X=np.ones((2, 3)), lengths=np.array([1.5, 2.0])))
+    with pytest.raises(DataError, match="lengths must be integers"):
+        load_npz(_npz(tmp_path / "frac2.npz", X=np.ones((2, 3)), y=np.zeros(2), lengths=np.array([1.5, 2])),
+                 "regression")
+    with pytest.raises(DataError, match=r"unsupported file type '\.txt'"):
+        read_features(_csv(tmp_path / "d.txt", "1,2\n"))
+    with pytest.raises(DataError, match="file not found"):
+        read_features(tmp_path / "nope.npz")

@@ -42,8 +42,10 @@ from hypothesis import strategies as st
 from onnx import numpy_helper
 
 import rnnzoo
-from rnnzoo.deploy.runtime import MODEL_FILE, make_session, run_session
-from rnnzoo.exporting.parity import _reference_runner, compare
+from rnnzoo.deploy.card import MODEL_FILE
+from rnnzoo.deploy.compare import compare
+from rnnzoo.deploy.runtime import make_session, run_session
+from rnnzoo.exporting.parity import _reference_runner
 
 settings.register_profile(
     "ci", max_examples=24, deadline=None, derandomize=True, database=None, print_blob=True,

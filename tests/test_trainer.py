@@ -11,7 +11,11 @@ import torch
 import rnnzoo
 from rnnzoo.data.builtin import denoise, next_value, sines
 from rnnzoo.errors import DataError, InvalidHyperparameterError
+from rnnzoo.training.checkpoint import describe, save_checkpoint
+from rnnzoo.training.early_stopping import EarlyStopping
 from rnnzoo.training.metrics import make_loss
+from rnnzoo.training.normalize import NormalizedModel
+from rnnzoo.training.state import TrainState
 
 FAST = {"quiet": True, "patience": None}
 
@@ -39,7 +43,7 @@ def test_every_model_learns_its_default_task(name: str) -> None:
 
 def test_per_step_regression_learns_and_masks() -> None:
     result = rnnzoo.train("gru_regressor", _small("denoise", 400), epochs=8, lr=5e-3, **FAST)
-    assert result.meta["per_step"] and result.meta["hparams"]["per_step"] is True
+    assert result.meta.per_step and result.meta.hparams["per_step"] is True
     assert result.metrics["val_rmse"] < 0.35
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
 
@@ -91,7 +95,7 @@ def test_run_folder_has_checkpoint_history_and_curves(tmp_path) -> None:
     assert (tmp_path / "history.csv").read_text().splitlines()[0].startswith("epoch,lr,train_loss")
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
     ckpt = rnnzoo.load_checkpoint(tmp_path / "model.safetensors")
-    assert ckpt.meta["model"] == "rnn_regressor" and ckpt.train_state is None
+    assert ckpt.meta.model == "rnn_regressor" and ckpt.train_state is None
 
 
 def test_early_stopping_restores_the_best_epoch() -> None:
@@ -172,7 +176,7 @@ def test_cli_style_file_input_takes_the_task_from_the_model(tmp_path) -> None:
     data = _small("sines", 120)
     np.savez(tmp_path / "d.npz", X=data.x, y=data.y, lengths=data.lengths)
     result = rnnzoo.train("gru_classifier", str(tmp_path / "d.npz"), epochs=1, **FAST)
-    assert result.meta["dataset"] == str(tmp_path / "d.npz") and result.meta["task"] == "classification"
+    assert result.meta.dataset == str(tmp_path / "d.npz") and result.meta.task == "classification"
 
 
 def test_real_dataset_japanese_vowels_standard_split() -> None:
@@ -196,3 +200,69 @@ def test_validation_split_is_stratified_and_seeded() -> None:
     in_val = np.bincount(a.val.y, minlength=4) / len(a.val)
     assert np.abs(overall - in_val).max() < 0.03
     assert len(a.val) + len(a.train) == 400
+
+
+# -- the loop's parts: early stopping, resume state ------------------------------------------------
+
+def _state() -> tuple[torch.nn.Module, TrainState]:
+    net = torch.nn.Linear(2, 1)
+    opt = torch.optim.Adam(net.parameters(), lr=0.1)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1)
+    return net, TrainState(opt, sched, np.random.default_rng(0))
+
+
+def _run_epochs(stopping, net, state, losses) -> list[bool]:
+    """Feed ``losses`` one epoch at a time; whether the run counts as stopped after each."""
+    stopped = []
+    for loss in losses:
+        state.epoch += 1
+        stopping.observe(state, loss, net)
+        stopped.append(stopping.stopped(state))
+    return stopped
+
+
+def test_early_stopping_counts_epochs_since_the_best_and_keeps_its_weights() -> None:
+    net, state = _state()
+    stopping = EarlyStopping(patience=2)
+    assert not stopping.stopped(state) and stopping.to_restore(state) is None
+    assert _run_epochs(stopping, net, state, [3.0, 2.0, 2.5, 2.0]) == [False, False, False, True]
+    assert (state.best.epoch, state.best.loss, stopping.stale(state)) == (2, 2.0, 2)  # a tie is no improvement
+    best_weights = {k: v.clone() for k, v in state.best.weights.items()}
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    assert torch.equal(state.best.weights["weight"], best_weights["weight"])  # a copy, not the live tensor
+    assert stopping.to_restore(state) is state.best
+    assert EarlyStopping(patience=2, restore_best=False).to_restore(state) is None
+    assert not any(_run_epochs(EarlyStopping(patience=None), *_state(), [1.0, 2.0, 3.0, 4.0]))
+
+
+def test_early_stopping_refuses_a_non_finite_loss() -> None:
+    net, state = _state()
+    state.epoch = 3
+    with pytest.raises(DataError, match="loss became nan at epoch 3"):
+        EarlyStopping(patience=2).observe(state, float("nan"), net)
+
+
+def test_train_state_round_trips_through_a_checkpoint_and_a_stopped_run_stays_stopped(tmp_path) -> None:
+    model = rnnzoo.create_model("gru_regressor", input_size=2, output_size=1)
+    wrapped = NormalizedModel(model, np.zeros(2), np.ones(2))
+    net, state = _state()
+    stopping = EarlyStopping(patience=1)
+    _run_epochs(stopping, net, state, [1.0, 2.0])
+    state.history = [{"epoch": 1}, {"epoch": 2}]
+    net(torch.randn(3, 2)).sum().backward()
+    state.optimizer.step()
+    state.step_scheduler(2.0)
+    meta = describe(model.rnnzoo_build)
+    saved = state.to_dict()
+    path = save_checkpoint(tmp_path / "last.safetensors", wrapped, meta, saved)
+    next_draw = state.rng.random()
+
+    _, fresh = _state()
+    fresh.load(rnnzoo.load_checkpoint(path).train_state)
+    assert (fresh.epoch, fresh.history, fresh.best.epoch, fresh.best.loss) == (2, state.history, 1, 1.0)
+    assert all(torch.equal(fresh.best.weights[k], v) for k, v in state.best.weights.items())
+    assert fresh.scheduler.state_dict() == state.scheduler.state_dict()
+    assert torch.equal(fresh.optimizer.state_dict()["state"][0]["exp_avg"], saved["optimizer"]["state"][0]["exp_avg"])
+    assert fresh.rng.random() == next_draw
+    assert stopping.stopped(fresh)  # nothing but the restored state says so

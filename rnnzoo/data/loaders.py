@@ -145,18 +145,35 @@ def _npz_label_names(arrays: dict[str, np.ndarray], name: str) -> list[str] | No
     return [str(v) for v in names]
 
 
-def _zero_padding(x: np.ndarray, y: np.ndarray, lengths: np.ndarray) -> None:
+def _npz_lengths(arrays: dict[str, np.ndarray], x: np.ndarray, name: str) -> np.ndarray:
+    """``lengths`` as int64 (every step valid when absent); whole-number floats pass, as SequenceDataset allows.
+
+    Converted here, before padding is zeroed, so that float lengths zero NaN
+    padding too and training and inference read the same file the same way.
+    Shape and range are checked by the caller, who knows what it needs.
+    """
+    if "lengths" not in arrays:
+        return np.full(x.shape[0], x.shape[1], dtype=np.int64)
+    lengths = arrays["lengths"]
+    if lengths.dtype.kind in "iu":
+        return lengths.astype(np.int64)
+    if lengths.dtype.kind == "f" and np.isfinite(lengths).all() and np.all(lengths == np.round(lengths)):
+        return lengths.astype(np.int64)
+    raise DataError(f"{name}: lengths must be integers (whole numbers of steps), got dtype {lengths.dtype}")
+
+
+def _zero_padding(x: np.ndarray, lengths: np.ndarray, y: np.ndarray | None = None) -> None:
     """Zero the steps past each length, in place.
 
     Padding is ignored by the models but NaN padding (a common convention)
     would still fail the finiteness check or poison a masked loss (NaN * 0
-    is NaN). Skipped when ``lengths`` is malformed: validation reports that.
+    is NaN). Skipped when ``lengths`` has the wrong shape: validation reports that.
     """
-    if lengths.shape != (x.shape[0],) or lengths.dtype.kind not in "iu":
+    if lengths.shape != (x.shape[0],):
         return
     pad = np.arange(x.shape[1])[None, :] >= lengths[:, None]
     x[pad] = 0.0
-    if y.ndim == 3 and y.shape[:2] == x.shape[:2] and y.dtype.kind == "f":
+    if y is not None and y.ndim == 3 and y.shape[:2] == x.shape[:2] and y.dtype.kind == "f":
         y[pad] = 0.0
 
 
@@ -174,14 +191,13 @@ def load_npz(path: PathLike, task: str, label_names: list[str] | None = None) ->
     arrays = _open_npz(p)
     x = _npz_features(_npz_key(arrays, "X", name), name)
     y = _npz_key(arrays, "y", name)
-    n, t = x.shape[:2]
-    lengths = arrays.get("lengths", np.full(n, t, dtype=np.int64))
+    lengths = _npz_lengths(arrays, x, name)
     names = label_names if label_names is not None else _npz_label_names(arrays, name)
     if task == "classification" and y.dtype.kind in "US" and y.ndim == 1:
         y, names = _encode_labels([str(v) for v in y.astype(str)], name, names)
     if y.ndim == 3 and y.dtype.kind in "iu":
         y = y.astype(np.float32)
-    _zero_padding(x, y, lengths)
+    _zero_padding(x, lengths, y)
     return SequenceDataset(x=x, lengths=lengths, y=y, task=task, name=name, label_names=names)
 
 
@@ -343,17 +359,14 @@ def load_csv(
     return SequenceDataset.from_sequences(x, y, task, **kwargs)
 
 
-def read_csv_features(
-    path: PathLike, feature_cols: list[str] | None = None, id_col: str = "id", time_col: str = "time"
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _csv_features(p: Path, feature_cols: list[str] | None) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Padded features [N, T, F], lengths and feature names of a long-format CSV; labels not needed.
 
-    For inference: ``feature_cols`` (e.g. the names a model was trained on)
-    picks and orders the columns by name, so a CSV whose columns are in
-    another order, or that still carries its label column, is read correctly.
+    ``feature_cols`` (e.g. the names a model was trained on) picks and
+    orders the columns by name, so a CSV whose columns are in another order,
+    or that still carries its label column, is read correctly.
     """
-    p = _existing(path)
-    groups, features = _csv_read(p, id_col, time_col, None, feature_cols)
+    groups, features = _csv_read(p, "id", "time", None, feature_cols)
     seqs = [np.asarray(_csv_sorted(seq, key, str(p)).features, dtype=np.float32) for key, seq in groups.items()]
     x, lengths = pad(seqs, str(p))
     return x, lengths, features
@@ -538,6 +551,17 @@ _LOADERS: dict[str, Callable[..., SequenceDataset]] = {
 }
 
 
+def _suffix(p: Path) -> str:
+    """The file's lower-case suffix, if rnnzoo can read it."""
+    suffix = p.suffix.lower()
+    if suffix not in _LOADERS:
+        raise DataError(
+            f"{p}: unsupported file type {p.suffix or '(no suffix)'!r}; "
+            f"supported: {', '.join(_LOADERS)}"
+        )
+    return suffix
+
+
 def load_file(path: PathLike, task: str | None = None, **kwargs: Any) -> SequenceDataset:
     """Load by suffix: ``.npz`` / ``.csv`` (need ``task``) or ``.ts`` (declares its own).
 
@@ -545,10 +569,32 @@ def load_file(path: PathLike, task: str | None = None, **kwargs: Any) -> Sequenc
     csv, ``label_names`` for npz).
     """
     p = _existing(path)
-    loader = _LOADERS.get(p.suffix.lower())
-    if loader is None:
-        raise DataError(
-            f"{p}: unsupported file type {p.suffix or '(no suffix)'!r}; "
-            f"supported: {', '.join(_LOADERS)}"
-        )
-    return loader(p, task, **kwargs)
+    return _LOADERS[_suffix(p)](p, task, **kwargs)
+
+
+def read_features(
+    path: PathLike, feature_cols: list[str] | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """Features [N, T, F] (float32, zero past each length), lengths [N] and feature names, without labels.
+
+    For inference. Why here and not in deploy: a file must be read the same
+    way for ``predict`` as for ``train`` (same dtype rules, same errors, NaN
+    padding zeroed), and nothing is ever unpickled. ``.npz`` needs ``X``
+    (``y`` is not read) and has no feature names; a ``.csv`` is long format
+    with ``id`` and ``time`` columns, its features picked and ordered by
+    ``feature_cols`` when given (else every column but id, time and label);
+    a ``.ts`` must still declare its labels, as :func:`load_ts` requires.
+    The lengths' range is the caller's to check: it knows what it runs.
+    """
+    p = _existing(path)
+    suffix = _suffix(p)
+    if suffix == ".csv":
+        return _csv_features(p, feature_cols)
+    if suffix == ".ts":
+        ds = load_ts(p)
+        return ds.x, ds.lengths, ds.feature_names
+    arrays = _open_npz(p)
+    x = _npz_features(_npz_key(arrays, "X", str(p)), str(p))
+    lengths = _npz_lengths(arrays, x, str(p))
+    _zero_padding(x, lengths)
+    return x, lengths, None

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from rnnzoo.core.meta import ModelMeta
 from rnnzoo.data.dataset import SequenceDataset
-from rnnzoo.errors import DataError
+from rnnzoo.errors import DataError, MissingDependencyError
 
 
 @dataclass
@@ -58,16 +58,21 @@ def split_dataset(
     )
 
 
-def validation_data(meta: dict[str, Any]) -> SequenceDataset | None:
-    """The validation split the checkpoint was trained with, when its dataset is registered."""
+def validation_data(meta: ModelMeta) -> SequenceDataset | None:
+    """The validation split the checkpoint was trained with, or None where that dataset cannot be had here.
+
+    None (not registered, or the package shipping its files not installed)
+    only costs parity its real samples: it still runs on random inputs. Any
+    other error loading a registered dataset is a bug, so it propagates.
+    """
     from rnnzoo.core.registry import list_datasets, load_dataset
 
-    name, cfg = meta.get("dataset"), meta.get("config") or {}
+    name, cfg = meta.dataset, meta.config
     if not name or name not in list_datasets():
         return None
     try:
         ds = load_dataset(name)
-    except Exception:  # e.g. the optional package behind a real dataset is gone
+    except MissingDependencyError:  # the package that ships a real dataset's files is not installed here
         return None
     splits = split_dataset(
         ds, cfg.get("val_fraction", 0.2), cfg.get("test_fraction", 0.0), cfg.get("seed", 0)

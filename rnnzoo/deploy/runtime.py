@@ -1,4 +1,4 @@
-"""onnxruntime sessions and export-folder reading: numpy and onnxruntime only, never torch.
+"""onnxruntime sessions and export-folder hashes: numpy and onnxruntime only, never torch.
 
 Everything an edge/CPU deployment needs (``predict``, ``verify``) goes
 through here, so it must import without torch installed.
@@ -7,16 +7,14 @@ through here, so it must import without torch installed.
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from rnnzoo.deploy.card import CARD_FILE, MODEL_FILE, ExportCard
 from rnnzoo.errors import ExportError
 
-MODEL_FILE = "model.onnx"
-CARD_FILE = "card.json"
 _USED_SUFFIXES = (".onnx", ".pb", ".safetensors")  # what verify/predict would load; other files are the user's
 
 
@@ -45,34 +43,19 @@ def make_session(path: str | Path, threads: int | None = None) -> Any:
 
 
 def run_session(session: Any, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The graph's first output; an onnxruntime failure is an ``ExportError`` naming the input shapes."""
     feeds = {"x": np.ascontiguousarray(x, dtype=np.float32), "lengths": lengths.astype(np.int64)}
-    return session.run(None, feeds)[0]
-
-
-def read_card(folder: str | Path) -> dict[str, Any]:
-    """The export's model card; a clear error when the folder is not an rnnzoo export."""
-    path = Path(folder) / CARD_FILE
-    if not path.is_file():
-        raise ExportError(f"{folder} is not an rnnzoo export folder: {CARD_FILE} is missing")
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ExportError(f"{path} is not valid JSON ({exc}); re-export the model") from exc
-    if not isinstance(card, dict) or not isinstance(card.get("files"), dict):
-        raise ExportError(f"{path} has no 'files' section; re-export the model")
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in card["files"].items()):
-        raise ExportError(f"{path}: 'files' must map file names to sha256 strings; re-export the model")
-    meta = card.get("source_metadata")
-    if not isinstance(meta, dict) or not isinstance(card.get("rnnzoo.task"), str) or \
-            not isinstance(meta.get("input_size"), int):
-        raise ExportError(f"{path} lacks the model's task or input size; re-export the model")
-    return card
+        return session.run(None, feeds)[0]
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ExportError(f"onnxruntime failed to run the model on x {list(x.shape)}, lengths {list(lengths.shape)}: "
+                          f"{str(exc).splitlines()[0][:300]}") from exc
 
 
-def check_hashes(folder: str | Path, card: dict[str, Any]) -> list[str]:
+def check_hashes(folder: str | Path, card: ExportCard) -> list[str]:
     """Problems with the folder's files: hash differs from the card, missing, or not in the card at all."""
-    bad = []
-    listed = set(card["files"])
+    bad = [] if card.digest_ok else [f"{CARD_FILE}: its content differs from its digest (edited after export?)"]
+    listed = set(card.files)
     if MODEL_FILE not in listed:
         bad.append(f"{MODEL_FILE}: not listed in {CARD_FILE} (edited card?)")
     for path in sorted(Path(folder).rglob("*")):
@@ -80,7 +63,7 @@ def check_hashes(folder: str | Path, card: dict[str, Any]) -> list[str]:
         hidden = any(part.startswith(".") for part in Path(rel).parts)
         if path.is_file() and path.suffix in _USED_SUFFIXES and not hidden and rel not in listed:
             bad.append(f"{rel}: not listed in {CARD_FILE} (added after export?)")
-    return bad + hash_problems(folder, card["files"])
+    return bad + hash_problems(folder, card.files)
 
 
 def hash_problems(folder: str | Path, files: dict[str, str]) -> list[str]:

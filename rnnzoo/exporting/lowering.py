@@ -26,20 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from rnnzoo.exporting.graph import attribute, used_names
+
 MIN_ELEMS = 512  # batch * hidden from which the Scan form wins (benchmarks/bench_lowering.py)
 
 
-def _attr(node: Any, name: str, default: Any) -> Any:
-    from onnx import helper
-
-    for a in node.attribute:
-        if a.name == name:
-            return helper.get_attribute_value(a)
-    return default
-
-
 def _activation(node: Any) -> str:
-    acts = [a.decode() if isinstance(a, bytes) else a for a in _attr(node, "activations", [])]
+    acts = [a.decode() if isinstance(a, bytes) else a for a in attribute(node, "activations", [])]
     return acts[0] if acts else "Tanh"
 
 
@@ -49,9 +42,9 @@ def lowerable(node: Any, inits: dict[str, np.ndarray]) -> bool:
         return False
     ins = [*node.input, *[""] * (6 - len(node.input))]
     return (
-        _attr(node, "direction", b"forward") in (b"forward", "forward")
-        and _attr(node, "layout", 0) == 0
-        and _attr(node, "clip", None) is None
+        attribute(node, "direction", b"forward") in (b"forward", "forward")
+        and attribute(node, "layout", 0) == 0
+        and attribute(node, "clip", None) is None
         and _activation(node) in ("Tanh", "Relu")
         and ins[1] in inits and ins[2] in inits and (not ins[3] or ins[3] in inits)
         and ins[4] == ""  # sequence_lens: rnnzoo handles ragged batches itself
@@ -76,7 +69,7 @@ def _scan_nodes(node: Any, p: str, outs: list[str], graph: Any) -> list[Any]:
     """Nodes computing ``node``'s outputs (named ``outs``) as one MatMul plus a Scan over time."""
     from onnx import TensorProto, helper, numpy_helper
 
-    hidden = int(_attr(node, "hidden_size", 0))
+    hidden = int(attribute(node, "hidden_size", 0))
     ins = [*node.input, *[""] * (6 - len(node.input))]
     graph.initializer.extend([
         numpy_helper.from_array(np.array([hidden], np.int64), f"{p}/H"),
@@ -127,7 +120,7 @@ def _switch(node: Any, p: str, outs: list[str], graph: Any) -> list[Any]:
     scan_outs = [f"{p}/scan_{o}" if o else "" for o in outs]
     else_g = helper.make_graph(_scan_nodes(node, p, scan_outs, graph), f"{p}_scan", [],
                                [helper.make_tensor_value_info(o, f, None) for o in scan_outs if o])
-    hidden = int(_attr(node, "hidden_size", 0))
+    hidden = int(attribute(node, "hidden_size", 0))
     graph.initializer.append(numpy_helper.from_array(np.array([-(-MIN_ELEMS // hidden)], np.int64), f"{p}/min_batch"))
     return [helper.make_node("Shape", [node.input[0]], [f"{p}/batch"], start=1, end=2),
             helper.make_node("Less", [f"{p}/batch", f"{p}/min_batch"], [f"{p}/small"]),
@@ -153,18 +146,8 @@ def lower_recurrent(proto: Any) -> Any:
         new_nodes += rewrite(node, p, outs, g)
     del g.node[:]
     g.node.extend(new_nodes)
-    used = _used_names(g)
+    used = used_names(g)
     keep = [i for i in g.initializer if i.name in used]
     del g.initializer[:]
     g.initializer.extend(keep)
     return model
-
-
-def _used_names(graph: Any) -> set[str]:
-    names: set[str] = set()
-    for n in graph.node:
-        names |= set(n.input)
-        for a in n.attribute:
-            if a.g.node:
-                names |= _used_names(a.g)
-    return names

@@ -9,8 +9,6 @@ sequence in PyTorch.
 
 from __future__ import annotations
 
-import io
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +17,13 @@ import torch
 from torch import nn
 
 from rnnzoo.core.atomic import atomic_write
+from rnnzoo.core.meta import ModelMeta
 from rnnzoo.core.registry import get_spec
+from rnnzoo.deploy.card import StreamingSection
+from rnnzoo.deploy.compare import Case, compare
 from rnnzoo.errors import ExportError
-from rnnzoo.exporting.parity import compare
+from rnnzoo.exporting.iospec import IoSpec
+from rnnzoo.exporting.trace import onnx_metadata, trace
 from rnnzoo.training.normalize import NormalizedModel
 
 STREAM_FILE = "model.streaming.onnx"
@@ -38,54 +40,54 @@ class _Streaming(nn.Module):
         return (out, *new_state)
 
 
-def export_streaming(net: NormalizedModel, meta: dict[str, Any], folder: Path, opset: int) -> dict[str, Any]:
-    """Write model.streaming.onnx and verify chunked == whole; returns the card entry."""
+def export_streaming(net: NormalizedModel, meta: ModelMeta, folder: Path, opset: int) -> StreamingSection:
+    """Write model.streaming.onnx and verify chunked == whole; returns the card's streaming section.
+
+    The graph goes
+    through the same :func:`~rnnzoo.exporting.trace.trace` as ``model.onnx``:
+    exporter errors become ``ExportError``, ``onnx.checker`` runs, and the
+    file carries rnnzoo's ``metadata_props`` (with the state inputs described).
+    """
+    state = _probe_state(net, meta.model, meta.input_size)
+    io = IoSpec.for_streaming(meta.input_size, meta.per_step, [s.shape for s in state], meta.task)
+    proto = trace(_Streaming(net), io.sample_inputs("trace")[0], io, opset, model=meta.model,
+                  metadata=onnx_metadata(meta, opset, io))
+    atomic_write(folder / STREAM_FILE, lambda p: p.write_bytes(proto.SerializeToString()))
+    return StreamingSection(STREAM_FILE, io.state_names, [list(s.shape) for s in state],
+                            check_streaming(net, io, folder / STREAM_FILE, meta.model))
+
+
+def _probe_state(net: NormalizedModel, model: str, input_size: int) -> list[torch.Tensor]:
+    """The model's start state at batch 2, after checking it can stream one step at all."""
     inner: Any = net.model
-    if not get_spec(meta["model"]).supports_streaming or not hasattr(inner, "stream"):
-        raise ExportError(f"{meta['model']} does not support streaming (ModelSpec.supports_streaming)")
+    if not get_spec(model).supports_streaming or not hasattr(inner, "stream"):
+        raise ExportError(f"{model} does not support streaming (ModelSpec.supports_streaming)")
     try:
-        state = inner.initial_state(2)
-        inner.stream(torch.zeros(2, 1, meta["input_size"]), state)
+        state: list[torch.Tensor] = inner.initial_state(2)
+        inner.stream(torch.zeros(2, 1, input_size), state)
     except Exception as exc:  # e.g. a bidirectional model refuses
-        raise ExportError(f"{meta['model']} cannot stream: {exc}") from exc
-    names = [f"state_{i}" for i in range(len(state))]
-    per_step = bool(meta.get("per_step"))
-    axes = {"x": {0: "batch", 1: "chunk"}, "y": {0: "batch", 1: "chunk"} if per_step else {0: "batch"}}
-    axes.update({n: {1: "batch"} for n in names})
-    axes.update({f"{n}_out": {1: "batch"} for n in names})
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            _Streaming(net).eval(), (torch.randn(2, 5, meta["input_size"]), *state), buf,  # type: ignore[arg-type]
-            dynamo=False, opset_version=opset, input_names=["x", *names],
-            output_names=["y", *[f"{n}_out" for n in names]], dynamic_axes=axes,
-        )
-    atomic_write(folder / STREAM_FILE, lambda p: p.write_bytes(buf.getvalue()))
-    return {"file": STREAM_FILE, "state_inputs": names, "state_shapes": [list(s.shape) for s in state],
-            "check": check_streaming(net, meta, folder / STREAM_FILE, len(names))}
+        raise ExportError(f"{model} cannot stream: {exc}") from exc
+    return state
 
 
-def check_streaming(net: NormalizedModel, meta: dict[str, Any], path: Path, n_state: int) -> dict[str, Any]:
+def check_streaming(net: NormalizedModel, io: IoSpec, path: Path, model: str) -> list[Case]:
     """Feed 60 steps as chunks of 1, 7 and 25 through ORT; compare with the whole sequence in torch."""
     from rnnzoo.deploy.runtime import make_session
 
     session = make_session(path)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(3, 60, meta["input_size"])).astype(np.float32)
+    feeds = io.sample_inputs("streaming")[0].feeds
+    x, steps = feeds["x"], feeds["x"].shape[1]
     with torch.no_grad():
         want = net(torch.from_numpy(x)).numpy()
-        hidden = net.model.initial_state(3)[0].shape[-1]  # type: ignore[operator]
-    tol = get_spec(meta["model"]).tolerance
+    tol = get_spec(model).tolerance
     cases = []
     for chunk in (1, 7, 25):
-        state = [np.zeros((1, 3, hidden), np.float32) for _ in range(n_state)]
+        state = [feeds[name] for name in io.state_names]
         outs = []
-        for start in range(0, 60, chunk):
-            res = session.run(None, {"x": x[:, start : start + chunk],
-                                     **{f"state_{i}": s for i, s in enumerate(state)}})
+        for start in range(0, steps, chunk):
+            res = session.run(None, {"x": x[:, start : start + chunk], **dict(zip(io.state_names, state, strict=True))})
             outs.append(res[0])
             state = res[1:]
-        got = np.concatenate(outs, axis=1) if meta.get("per_step") else outs[-1]
-        cases.append(compare(f"chunks_of_{chunk}", "onnxruntime", got, want, tol.atol, tol.rtol).__dict__)
-    return {"passed": all(c["passed"] for c in cases), "cases": cases}
+        got = np.concatenate(outs, axis=1) if io.per_step else outs[-1]
+        cases.append(compare(f"chunks_of_{chunk}", "onnxruntime", got, want, tol.atol, tol.rtol))
+    return cases

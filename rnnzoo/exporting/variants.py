@@ -42,8 +42,12 @@ from typing import Any
 import numpy as np
 
 from rnnzoo.core.atomic import atomic_write
+from rnnzoo.core.meta import ModelMeta
 from rnnzoo.data.dataset import SequenceDataset
-from rnnzoo.deploy.runtime import MODEL_FILE, make_session, run_session
+from rnnzoo.deploy.card import MODEL_FILE
+from rnnzoo.deploy.runtime import make_session, run_session
+from rnnzoo.exporting.graph import all_graphs, all_nodes
+from rnnzoo.exporting.iospec import IoSpec
 
 INT8_FILE, FP16_FILE = "model.int8.onnx", "model.fp16.onnx"
 INT8_METHOD = "weight_only_int8"
@@ -54,30 +58,22 @@ _RESHAPING = frozenset({"Squeeze", "Transpose", "Split"})
 
 
 def make_variants(
-    folder: Path, meta: dict[str, Any], data: SequenceDataset | None, *, int8: bool, fp16: bool
-) -> dict[str, Any]:
+    folder: Path, meta: ModelMeta, data: SequenceDataset | None, *, int8: bool, fp16: bool
+) -> dict[str, dict[str, Any]]:
+    """Write the int8/fp16 files beside ``model.onnx``; the card entry of each says how it compares."""
     base = folder / MODEL_FILE
-    x, lengths, y = _eval_inputs(meta, data)
+    task = meta.task
+    sample = IoSpec.from_meta(meta).sample_inputs("variants", data)[0]
+    x, lengths, y = sample.feeds["x"], sample.feeds["lengths"], sample.target
     ref = run_session(make_session(base), x, lengths)
     out: dict[str, Any] = {}
     if int8:
         quant = quantize_int8_weights(base, folder / INT8_FILE)
-        out["int8"] = {**_describe(base, folder / INT8_FILE, meta, ref, x, lengths, y), **quant}
+        out["int8"] = {**_describe(base, folder / INT8_FILE, task, ref, x, lengths, y), **quant}
     if fp16:
         _to_fp16_weights(base, folder / FP16_FILE)
-        out["fp16"] = _describe(base, folder / FP16_FILE, meta, ref, x, lengths, y)
+        out["fp16"] = _describe(base, folder / FP16_FILE, task, ref, x, lengths, y)
     return out
-
-
-def _eval_inputs(
-    meta: dict[str, Any], data: SequenceDataset | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    if data is not None:
-        sub = data.subset(np.arange(min(len(data), 512)))
-        return sub.x, sub.lengths, sub.y
-    rng = np.random.default_rng(1)
-    lengths = rng.integers(1, 41, size=256)
-    return rng.normal(size=(256, 40, meta["input_size"])).astype(np.float32), lengths, None
 
 
 # ---------------------------------------------------------------- int8 weight-only
@@ -153,7 +149,7 @@ def _int8_weights_blob(src: Path, per_row: bool, min_elements: int, compact: boo
     proto = onnx.load(str(src))
     graph = proto.graph
     consumers: dict[str, list[tuple[str, int]]] = {}
-    for node in _all_nodes(graph):
+    for node in all_nodes(graph):
         for i, name in enumerate(node.input):
             consumers.setdefault(name, []).append((node.op_type, i))
     graph_inputs = {i.name for i in graph.input}  # an initializer a caller may override stays as it is
@@ -200,26 +196,6 @@ def _int8_weights_blob(src: Path, per_row: bool, min_elements: int, compact: boo
     return proto.SerializeToString(), info
 
 
-def _all_nodes(graph: Any) -> list[Any]:
-    """Nodes of ``graph`` and of every subgraph (If/Loop/Scan branches), depth first."""
-    out = []
-    for node in graph.node:
-        out.append(node)
-        for attr in node.attribute:
-            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
-                out += _all_nodes(sub)
-    return out
-
-
-def _all_graphs(graph: Any) -> list[Any]:
-    out = [graph]
-    for node in graph.node:
-        for attr in node.attribute:
-            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
-                out += _all_graphs(sub)
-    return out
-
-
 def compact_names(proto: Any) -> None:
     """Rename every value except the main graph's inputs and outputs to a short unique name.
 
@@ -240,7 +216,7 @@ def compact_names(proto: Any) -> None:
                 names[name] = "_" + names[name]
         return names[name]
 
-    for graph in _all_graphs(main):
+    for graph in all_graphs(main):
         for init in graph.initializer:
             init.name = short(init.name)
         for vi in [*graph.input, *graph.output, *graph.value_info]:
@@ -345,26 +321,25 @@ def _to_fp16_weights(src: Path, dst: Path) -> None:
 
 
 def _describe(
-    base: Path, variant: Path, meta: dict[str, Any], ref: np.ndarray,
+    base: Path, variant: Path, task: str, ref: np.ndarray,
     x: np.ndarray, lengths: np.ndarray, y: np.ndarray | None,
 ) -> dict[str, Any]:
     import onnx
 
     out = run_session(make_session(variant), x, lengths)
-    ops = [n.op_type for n in _all_nodes(onnx.load(str(variant)).graph)]  # If branches included
+    ops = [n.op_type for n in all_nodes(onnx.load(str(variant)).graph)]  # If branches included
     info: dict[str, Any] = {
         "file": variant.name,
         "size_bytes": variant.stat().st_size,
         "size_ratio": round(variant.stat().st_size / base.stat().st_size, 4),
         "max_abs_diff_vs_fp32": float(np.max(np.abs(out - ref))),
-        "recurrent_quantized": "DynamicQuantizeLSTM" in ops,
         "recurrent_ops": sorted({o for o in ops if o.endswith(("LSTM", "GRU", "RNN"))}),
     }
-    if meta["task"] == "classification":
+    if task == "classification":
         info["argmax_agreement"] = float(np.mean(out.argmax(1) == ref.argmax(1)))
     else:
         info["rel_error_vs_fp32"] = float(np.linalg.norm(out - ref) / max(float(np.linalg.norm(ref)), 1e-12))
-    if meta["task"] != "classification" and y is not None:
+    if task != "classification" and y is not None:
         info["rmse_fp32"], info["rmse_variant"] = _rmse(ref, y, lengths), _rmse(out, y, lengths)
         info["rmse_increase"] = info["rmse_variant"] - info["rmse_fp32"]
     return info

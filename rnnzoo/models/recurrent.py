@@ -21,6 +21,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from rnnzoo.core.checks import positive_int
 from rnnzoo.errors import DataError, InvalidHyperparameterError
 
 CELLS: dict[str, Callable[..., nn.Module]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -191,19 +192,36 @@ class RecurrentNet(nn.Module):
         return (self.fc(out) if self.per_step else self.fc(out[:, -1])), new_state
 
 
+MAX_PARAMETERS_ENV = "RNNZOO_MAX_PARAMETERS"
+_MAX_PARAMETERS = 50_000_000  # 200 MB of float32: far above any sequence model here, far below a crash
+
+
+def _check_size(cell: str, input_size: int, output_size: int, hidden: int, layers: int, bidir: bool) -> None:
+    """Refuse a model too big to allocate before torch tries (hidden_size=10**6 would take minutes, then crash)."""
+    import os
+
+    gates = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    dirs = 2 if bidir else 1
+    # layer 1 reads the features, later layers the previous layer's (dirs * hidden) outputs
+    per_dir = gates * hidden * (layers * (input_size + hidden + 2) + (layers - 1) * (dirs * hidden - input_size))
+    total = dirs * per_dir + dirs * hidden * output_size + output_size
+    limit = int(os.environ.get(MAX_PARAMETERS_ENV, _MAX_PARAMETERS))
+    if total > limit:
+        raise InvalidHyperparameterError(
+            f"a {cell} with hidden_size={hidden}, num_layers={layers} has about {total:,} parameters, over the "
+            f"limit of {limit:,}; use a smaller model, or raise the limit with {MAX_PARAMETERS_ENV}=N")
+
+
 def _validate(
     cell: str, input_size: int, output_size: int, hidden: int, layers: int, dropout: float, nl: str,
     flags: dict[str, object],
 ) -> None:
-    def positive(name: str, v: object) -> None:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise InvalidHyperparameterError(f"{name} must be a positive int, got {v!r}")
-
     if cell not in CELLS:
         raise InvalidHyperparameterError(f"cell must be one of {sorted(CELLS)}, got {cell!r}")
     for name, v in (("input_size", input_size), ("output_size", output_size),
                     ("hidden_size", hidden), ("num_layers", layers)):
-        positive(name, v)
+        positive_int(name, v, InvalidHyperparameterError)
+    _check_size(cell, input_size, output_size, hidden, layers, bool(flags.get("bidirectional")))
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
         raise InvalidHyperparameterError(f"dropout must be a number in [0, 1), got {dropout!r}")
     if nl not in ("tanh", "relu"):

@@ -17,12 +17,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from rnnzoo._version import __version__
 from rnnzoo.core.atomic import atomic_write
-from rnnzoo.errors import CheckpointError, RnnzooError
+from rnnzoo.core.meta import ModelMeta, PluginInfo
+from rnnzoo.errors import CheckpointError, DataError, RnnzooError
 from rnnzoo.training.normalize import NormalizedModel
 
-FORMAT_VERSION = 1
-_REQUIRED = ("format_version", "model", "task", "input_size", "output_size", "hparams")
 _TENSOR = "__tensor__"
 
 
@@ -31,7 +31,7 @@ class Checkpoint:
     """A loaded checkpoint: the rebuilt model (eval mode), its metadata and resume state."""
 
     model: NormalizedModel
-    meta: dict[str, Any]
+    meta: ModelMeta
     train_state: dict[str, Any] | None = None
     path: Path | None = None
 
@@ -60,14 +60,38 @@ def unflatten_state(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
+def describe(build: dict[str, Any], **facts: Any) -> ModelMeta:
+    """The :class:`ModelMeta` of a module built by ``create_model`` (``build`` is its ``rnnzoo_build``).
+
+    The one place metadata is put together, for a trained model (the
+    trainer passes dataset, config, metrics...) and for a bare module alike.
+    Label or feature names that do not fit the model are a ``DataError`` here.
+    """
+    from rnnzoo.core.registry import get_spec, registered_by
+
+    spec, owner = get_spec(build["name"]), registered_by(build["name"])
+    for key in ("label_names", "feature_names"):
+        if facts.get(key) is not None:
+            facts[key] = tuple(facts[key])
+    try:
+        return ModelMeta(
+            model=spec.name, task=spec.task, family=spec.family,
+            plugin=PluginInfo(owner.distribution, owner.version),
+            input_size=build["input_size"], output_size=build["output_size"], hparams=build["hparams"],
+            per_step=bool(build["hparams"].get("per_step", False)),
+            versions={"rnnzoo": __version__, "torch": torch.__version__}, **facts)
+    except ValueError as exc:
+        raise DataError(f"cannot describe {spec.name}: {exc}") from exc
+
+
 def save_checkpoint(
-    path: str | Path, model: NormalizedModel, meta: dict[str, Any], train_state: dict[str, Any] | None = None
+    path: str | Path, model: NormalizedModel, meta: ModelMeta, train_state: dict[str, Any] | None = None
 ) -> Path:
     """Write ``model`` + ``meta`` (+ resume state) to ``path`` atomically."""
     from safetensors.torch import save_file
 
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    header = {"rnnzoo": json.dumps({**meta, "format_version": FORMAT_VERSION})}
+    header = {"rnnzoo": json.dumps(meta.to_json())}
     if train_state is not None:
         header["train_state"] = json.dumps(flatten_state(train_state, tensors, "train"))
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=header))
@@ -89,36 +113,12 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, header
 
 
-def _parse_meta(path: Path, header: dict[str, str]) -> dict[str, Any]:
+def _parse_meta(path: Path, header: dict[str, str]) -> ModelMeta:
     try:
-        meta = json.loads(header["rnnzoo"])
-    except (KeyError, json.JSONDecodeError) as exc:
+        data = json.loads(header["rnnzoo"])
+    except (KeyError, json.JSONDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{path} has no valid rnnzoo metadata; was it written by rnnzoo?") from exc
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{path}: rnnzoo metadata is not a JSON object; the file was edited")
-    missing = [k for k in _REQUIRED if k not in meta]
-    if missing:
-        raise CheckpointError(f"{path}: metadata is missing {', '.join(missing)}; the file was edited")
-    version = meta["format_version"]
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise CheckpointError(f"{path}: format_version {version!r} is not a valid format; the file was edited")
-    if version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} uses checkpoint format {version}; this rnnzoo reads up to {FORMAT_VERSION}. Upgrade rnnzoo."
-        )
-    _check_types(path, meta)
-    return meta
-
-
-def _check_types(path: Path, meta: dict[str, Any]) -> None:
-    """An edited header must fail here, by name, not as a TypeError deep inside a model constructor."""
-    problems = [k for k in ("model", "task") if not isinstance(meta[k], str)]
-    problems += [k for k in ("input_size", "output_size")
-                 if isinstance(meta[k], bool) or not isinstance(meta[k], int) or meta[k] < 1]
-    if not isinstance(meta["hparams"], dict):
-        problems.append("hparams")
-    if problems:
-        raise CheckpointError(f"{path}: metadata {', '.join(problems)} of the wrong type; the file was edited")
+    return ModelMeta.from_json(data, str(path))
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -129,12 +129,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     tensors, header = _read(path)
     meta = _parse_meta(path, header)
     try:
-        inner = create_model(
-            meta["model"], input_size=meta["input_size"], output_size=meta["output_size"], **meta["hparams"]
-        )
+        inner = create_model(meta.model, input_size=meta.input_size, output_size=meta.output_size, **meta.hparams)
     except (RnnzooError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path}: cannot rebuild model {meta['model']!r}: {exc}") from exc
-    model = NormalizedModel.identity(inner, meta["input_size"])
+        raise CheckpointError(f"{path}: cannot rebuild model {meta.model!r}: {exc}") from exc
+    model = NormalizedModel.identity(inner, meta.input_size)
     _load_weights(path, model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     train_state = _parse_train_state(path, header, tensors)
     return Checkpoint(model=model.eval(), meta=meta, train_state=train_state, path=path)

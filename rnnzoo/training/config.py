@@ -7,12 +7,14 @@ launching torchrun workers) and the trainer stays about the loop itself.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import torch
 
+from rnnzoo.core.checks import is_positive_int, positive_int
 from rnnzoo.data.dataset import SequenceDataset
 from rnnzoo.errors import InvalidHyperparameterError
 
@@ -48,25 +50,46 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise InvalidHyperparameterError(f"{name} must be a positive int, got {v!r}")
-        if not self.lr > 0 or self.weight_decay < 0:
-            raise InvalidHyperparameterError("lr must be > 0 and weight_decay >= 0")
+            positive_int(name, getattr(self, name), InvalidHyperparameterError)
+        _check_numbers(self)
         if self.optimizer not in OPTIMIZERS:
             raise InvalidHyperparameterError(f"optimizer must be one of {sorted(OPTIMIZERS)}")
         if self.schedule not in SCHEDULES:
             raise InvalidHyperparameterError(f"schedule must be one of {SCHEDULES}")
-        if self.patience is not None and (isinstance(self.patience, bool) or not isinstance(self.patience, int)
-                                          or self.patience < 1):
+        if self.patience is not None and not is_positive_int(self.patience):
             raise InvalidHyperparameterError(f"patience must be a positive int, or None to never stop early, "
                                              f"got {self.patience!r}")
-        if self.clip_norm is not None and not self.clip_norm > 0:
-            raise InvalidHyperparameterError("clip_norm must be > 0, or None to disable clipping")
         if self.resume and not self.out_dir:
             raise InvalidHyperparameterError("resume=True needs out_dir (where last.safetensors lives)")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise InvalidHyperparameterError("device='cuda' requested but CUDA is not available")
+        _check_device(self.device)
+
+
+def _check_numbers(cfg: TrainConfig) -> None:
+    """Seeds NumPy and torch accept, and rates that are finite numbers."""
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or not 0 <= cfg.seed < 2**32:
+        raise InvalidHyperparameterError(f"seed must be an int in [0, 2**32), got {cfg.seed!r}")
+    for name in ("lr", "weight_decay", "val_fraction", "test_fraction"):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InvalidHyperparameterError(f"{name} must be a finite number, got {value!r}")
+    if not cfg.lr > 0 or cfg.weight_decay < 0:
+        raise InvalidHyperparameterError("lr must be > 0 and weight_decay >= 0")
+    if cfg.clip_norm is not None and (isinstance(cfg.clip_norm, bool) or not isinstance(cfg.clip_norm, (int, float))
+                                      or not cfg.clip_norm > 0 or not math.isfinite(cfg.clip_norm)):
+        raise InvalidHyperparameterError("clip_norm must be a finite number > 0, or None to disable clipping")
+
+
+def _check_device(device: object) -> None:
+    """A device torch knows and this machine has; 'bogus' or a missing GPU is named here, not mid-run."""
+    try:
+        kind = torch.device(device).type  # type: ignore[call-overload]
+    except (RuntimeError, TypeError) as exc:
+        raise InvalidHyperparameterError(f"device {device!r} is not a torch device; use 'cpu' or 'cuda[:N]'") \
+            from exc
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise InvalidHyperparameterError("device='cuda' requested but CUDA is not available")
+    if kind not in ("cpu", "cuda"):
+        raise InvalidHyperparameterError(f"device {device!r} is not supported; use 'cpu' or 'cuda[:N]'")
 
 
 def make_config(config: dict[str, Any]) -> TrainConfig:

@@ -12,19 +12,87 @@ and divided by the weight summed over ranks, so the averaged gradient equals
 the single-process gradient of the same global batch, whatever the lengths.
 A rank whose share of a short last batch is empty runs one sample with
 weight 0, so every rank joins every gradient all-reduce.
+
+A single process is one more strategy, :class:`SingleProcess`, with the
+same methods as :class:`Distributed` doing nothing or the identity, so the
+trainer calls one interface and never asks which it has.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
-from rnnzoo.errors import InvalidHyperparameterError
+from rnnzoo.errors import CheckpointError, InvalidHyperparameterError
+
+
+class Strategy(Protocol):
+    """What the training loop asks of its workers: :class:`Distributed` or :class:`SingleProcess`."""
+
+    @property
+    def rank(self) -> int: ...
+    @property
+    def world(self) -> int: ...
+    @property
+    def is_main(self) -> bool: ...
+    def device(self, requested: str) -> str: ...
+    def shard(self, idx: np.ndarray) -> tuple[np.ndarray, bool]: ...
+    def share(self, batches: list[np.ndarray]) -> list[np.ndarray]: ...
+    def sum(self, value: torch.Tensor | np.ndarray) -> Any: ...
+    def loss_denominator(self, weight: torch.Tensor) -> torch.Tensor: ...
+    def check_same_epoch(self, epoch: int) -> None: ...
+    def wrap(self, net: nn.Module) -> nn.Module: ...
+    def seed_worker(self, seed: int, epoch: int) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SingleProcess:
+    """The one-worker strategy: every method is the identity or does nothing.
+
+    Kept method-for-method with :class:`Distributed` so the loop has no
+    single-process branches; each identity is exact, so results are
+    bit-identical to calling nothing at all.
+    """
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return True
+
+    def device(self, requested: str) -> str:
+        return requested
+
+    def shard(self, idx: np.ndarray) -> tuple[np.ndarray, bool]:
+        return idx, False
+
+    def share(self, batches: list[np.ndarray]) -> list[np.ndarray]:
+        return batches
+
+    def sum(self, value: torch.Tensor | np.ndarray) -> Any:
+        return value
+
+    def loss_denominator(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight
+
+    def check_same_epoch(self, epoch: int) -> None:
+        pass
+
+    def wrap(self, net: nn.Module) -> nn.Module:
+        return net
+
+    def seed_worker(self, seed: int, epoch: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass
@@ -50,6 +118,10 @@ class Distributed:
         mine = idx[self.rank :: self.world]
         return (mine, False) if len(mine) else (idx[:1], True)
 
+    def share(self, batches: list[np.ndarray]) -> list[np.ndarray]:
+        """Whole batches for evaluation: no gradients to synchronise, so ranks split batches, then sum metrics."""
+        return batches[self.rank :: self.world]
+
     def sum(self, value: torch.Tensor | np.ndarray) -> Any:
         """All-reduce SUM of a tensor or float64 numpy vector; returns the same kind."""
         import torch.distributed as dist
@@ -62,18 +134,51 @@ class Distributed:
         dist.all_reduce(t)
         return t
 
+    def loss_denominator(self, weight: torch.Tensor) -> torch.Tensor:
+        """The global batch's weight over ranks, times ``1/world``.
+
+        DDP averages gradients over ranks, hence the factor: ``sum / this``
+        then has the gradient of sum/global_weight, as in one process.
+        """
+        return self.sum(weight.detach()) / self.world
+
+    def check_same_epoch(self, epoch: int) -> None:
+        """Every worker must start from the same epoch (e.g. --out not shared across machines on resume)."""
+        epochs = self.sum(torch.tensor([float(epoch), 1.0]))
+        if float(epochs[0]) != epoch * float(epochs[1]):
+            raise CheckpointError(
+                f"workers resumed from different epochs (rank {self.rank}: {epoch}); every worker must "
+                "read the same last.safetensors, so --out must be a shared path"
+            )
+
     def wrap(self, net: nn.Module) -> nn.Module:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.local_rank] if self.backend == "nccl" else None
         return DistributedDataParallel(net, device_ids=ids)
 
+    def seed_worker(self, seed: int, epoch: int) -> None:
+        """Ranks other than 0 draw their own dropout masks; rank 0 keeps the stream one process would use.
 
-def from_env(device: str) -> Distributed | None:
-    """Join the process group if launched by torchrun with more than one worker, else None."""
+        The epoch term keeps a resumed worker from replaying the masks it drew in epoch 1.
+        """
+        if not self.is_main:
+            torch.manual_seed(seed + self.rank + 1_000_003 * epoch)
+
+    def close(self) -> None:
+        """Leave the process group rnnzoo joined; a group the caller set up is theirs to close."""
+        if self.owns_group:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+def from_env(device: str) -> Strategy:
+    """Join the process group if launched by torchrun with more than one worker, else a :class:`SingleProcess`."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return None
+        return SingleProcess()
     import torch.distributed as dist
 
     backend = "nccl" if device.startswith("cuda") else "gloo"
@@ -86,12 +191,3 @@ def from_env(device: str) -> Distributed | None:
     if backend == "nccl":
         torch.cuda.set_device(local_rank)
     return Distributed(dist.get_rank(), dist.get_world_size(), local_rank, backend, owns)
-
-
-def close(d: Distributed | None) -> None:
-    """Leave the process group rnnzoo joined (a no-op in a single process or for the caller's own group)."""
-    if d is not None and d.owns_group:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
-            dist.destroy_process_group()

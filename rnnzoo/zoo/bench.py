@@ -13,9 +13,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from rnnzoo.deploy.runtime import make_session, run_session
+from rnnzoo.exporting.iospec import IoSpec
 
 
 def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> float:
@@ -66,9 +65,8 @@ def _compare_latency(
 ) -> dict[str, float]:
     import torch
 
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(batch, length, net.mean.shape[0])).astype(np.float32)
-    lengths = np.full(batch, length, dtype=np.int64)
+    feeds = IoSpec.for_model(net.mean.shape[0]).sample_inputs("bench", batch=batch, length=length)[0].feeds
+    x, lengths = feeds["x"], feeds["lengths"]
     xt, lt = torch.from_numpy(x), torch.from_numpy(lengths)
     session = make_session(onnx_path, threads=threads)
 
@@ -192,3 +190,36 @@ def benchmark_zoo(
                                      peak=peak_gflops)
                 rows.append(row)
     return rows
+
+
+def bench_environment(threads: int, peak_gflops: float) -> dict[str, Any]:
+    """What the timings depend on, printed above the table and stored with it: timings without it mean little."""
+    import os
+    import platform
+
+    import onnxruntime
+    import torch
+
+    return {"threads": threads, "cpu_count": os.cpu_count(), "torch": torch.__version__,
+            "onnxruntime": onnxruntime.__version__, "python": platform.python_version(),
+            "machine": platform.machine(), "sgemm_peak_gflops": round(peak_gflops, 1)}
+
+
+def table_header(environment: dict[str, Any]) -> list[str]:
+    """The environment line and the column titles of ``rnnzoo bench``'s table."""
+    return ["  ".join(f"{k}={v}" for k, v in environment.items()),
+            f"{'model':<26} {'batch':>5} {'len':>4} {'torch ms':>9} {'ort ms':>8} {'int8 ms':>8} "
+            f"{'torch/ort':>9} {'GFLOP/s torch':>13} {'ort':>6} {'ort/peak':>8}"]
+
+
+def table_row(r: dict[str, Any]) -> str:
+    """One row of :func:`benchmark_zoo` aligned under :func:`table_header`."""
+    return (f"{r['model']:<26} {r['batch']:>5} {r['length']:>4} {r['torch_ms']:>9.3f} "
+            f"{r['onnx_ms']:>8.3f} {r.get('variant_ms', float('nan')):>8.3f} {r['speedup']:>8.2f}x "
+            f"{_num(r.get('torch_gflops'), '13.1f')} {_num(r.get('onnx_gflops'), '6.1f')} "
+            f"{_num(r.get('onnx_of_peak'), '8.0%')}")
+
+
+def _num(value: float | None, spec: str) -> str:
+    """A number, or '-' right-aligned where it does not apply (GFLOP/s of a non-recurrent model)."""
+    return format(value, spec) if value is not None else "-".rjust(int(spec.split(".")[0]))

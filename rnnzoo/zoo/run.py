@@ -22,6 +22,7 @@ from rnnzoo._version import __version__
 from rnnzoo.core.atomic import atomic_write
 from rnnzoo.core.checks import did_you_mean, positive_int
 from rnnzoo.core.registry import get_spec, list_models, registered_by
+from rnnzoo.deploy.card import ExportCard
 from rnnzoo.errors import InvalidHyperparameterError, UnknownModelError
 
 
@@ -243,16 +244,17 @@ def _train_export_verify(name: str, out: Path, epochs: int | None, seed: int) ->
     return row
 
 
-def _fill_from_card(row: ZooRow, card: dict[str, Any], folder: Path) -> None:
+def _fill_from_card(row: ZooRow, card: ExportCard, folder: Path) -> None:
     row.onnx_kb = (folder / "model.onnx").stat().st_size / 1024
-    int8 = card["variants"].get("int8", {})
+    int8 = card.variants.get("int8", {})
     if int8:
         row.int8_kb, row.int8_ratio = int8["size_bytes"] / 1024, int8["size_ratio"]
         agree, rel = int8.get("argmax_agreement"), int8.get("rel_error_vs_fp32")
         row.int8_fidelity = (f"agree {agree:.3f}" if agree is not None else
                              f"rel err {rel:.1e}" if rel is not None else "")
-    row.max_abs_ort = card["parity"]["max_abs_onnxruntime"]
-    row.max_abs_ref = card["parity"]["max_abs_reference"]
+    if card.parity is not None:
+        row.max_abs_ort = card.parity.max_abs("onnxruntime")
+        row.max_abs_ref = card.parity.max_abs("reference")
 
 
 def _fmt(v: Any, spec: str = ".3g") -> str:

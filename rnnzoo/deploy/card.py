@@ -1,0 +1,187 @@
+"""The export card (``card.json``): typed sections, one ``passed`` rule, written and read in one place each.
+
+Every stage of an export returns its own section (graph checks, variants,
+streaming, parity); :class:`ExportCard` puts them together. The JSON layout
+is a file format users read, so :meth:`ExportCard.to_json` keeps the keys
+and nesting the card has always had; :meth:`ExportCard.from_json` is where
+a hand-edited or foreign card is refused, by section, with one clear error.
+Torch-free: ``predict`` and ``verify`` read cards without torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rnnzoo.core.meta import ModelMeta
+from rnnzoo.deploy.compare import Case, ParityReport
+from rnnzoo.errors import ExportError
+
+CARD_FILE = "card.json"
+MODEL_FILE = "model.onnx"
+HEADER_PREFIX = "rnnzoo."  # the card's flat keys, the same as the ONNX file's metadata_props
+DIGEST_KEY = "card_sha256"  # of the card's own content: a hand-edited tolerance or label list is detected
+_MAX_CARD_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class GraphChecks:
+    """Static facts about the exported graph, and the problems that make the export fail."""
+
+    fused_nodes: dict[str, int]
+    lowered_rnn_nodes: int
+    expected_recurrent_layers: int
+    io_shapes: dict[str, list[Any]]
+    node_count: int
+    problems: list[str]
+
+
+@dataclass(frozen=True)
+class StreamingSection:
+    """The stateful graph: its state inputs, and the chunked-vs-whole check."""
+
+    file: str
+    state_inputs: list[str]
+    state_shapes: list[list[int]]
+    cases: list[Case]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.cases) and all(c.passed for c in self.cases)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "state_inputs": self.state_inputs, "state_shapes": self.state_shapes,
+                "check": {"passed": self.passed, "cases": [dataclasses.asdict(c) for c in self.cases]}}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StreamingSection:
+        check = data["check"]
+        return cls(data["file"], list(data["state_inputs"]), [list(s) for s in data["state_shapes"]],
+                   [Case(**c) for c in check["cases"]])
+
+
+@dataclass
+class ExportCard:
+    """Everything known about one export folder; ``passed`` is the one rule that decides whether it is good."""
+
+    header: dict[str, Any]
+    meta: ModelMeta
+    checks: GraphChecks
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    streaming: StreamingSection | None = None
+    parity: ParityReport | None = None
+    export_seconds: float = 0.0
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """Parity checked and within tolerance, the streaming graph (if any) too, and no graph problem."""
+        streaming_ok = self.streaming is None or self.streaming.passed
+        return self.parity is not None and self.parity.passed and streaming_ok and not self.checks.problems
+
+    @property
+    def failures(self) -> list[str]:
+        """Why ``passed`` is False, one line a reason."""
+        out = [f"graph check: {p}" for p in self.checks.problems]
+        if self.parity is None:
+            out.append("parity was not checked")
+        elif not self.parity.passed:
+            out.append(self.parity.summary)
+        if self.streaming is not None and not self.streaming.passed:
+            bad = [f"{c.name} (max abs {c.max_abs:.3g})" for c in self.streaming.cases if not c.passed]
+            out.append(f"streaming graph differs from the whole sequence: {', '.join(bad) or 'no cases'}")
+        return out
+
+    @property
+    def task(self) -> str:
+        return self.meta.task
+
+    @property
+    def label_names(self) -> tuple[str, ...] | None:
+        return self.meta.label_names
+
+    digest_ok: bool = True  # False when card.json was edited after export (read back by from_json)
+
+    def to_json(self) -> dict[str, Any]:
+        """The card.json object; key order as it has always been, and its own digest last."""
+        out: dict[str, Any] = {**self.header, "source_metadata": self.meta.to_json(),
+                               "checks": dataclasses.asdict(self.checks), "variants": self.variants,
+                               "files": self.files}
+        if self.streaming is not None:
+            out["streaming"] = self.streaming.to_json()
+        out["export_seconds"] = self.export_seconds
+        if self.parity is not None:
+            out["parity"] = self.parity.as_dict()
+        out = json.loads(json.dumps(out, default=_json_default))  # plain JSON types, as a reader gets them
+        out[DIGEST_KEY] = content_digest(out)
+        return out
+
+    @classmethod
+    def from_json(cls, data: object, where: str) -> ExportCard:
+        """Validate a card read from disk; a wrong section is an ExportError naming it."""
+        if not isinstance(data, dict):
+            raise ExportError(f"{where} is not a JSON object; re-export the model")
+        files = data.get("files")
+        if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+            raise ExportError(f"{where}: 'files' must map file names to sha256 strings; re-export the model")
+        meta = ModelMeta.from_json(data.get("source_metadata"), f"{where} source_metadata", ExportError)
+        section = "checks"
+        try:
+            checks = GraphChecks(**data["checks"])
+            section = "variants"
+            variants = _variants(data.get("variants", {}))
+            section = "streaming"
+            streaming = StreamingSection.from_json(data["streaming"]) if "streaming" in data else None
+            section = "parity"
+            parity = ParityReport.from_dict(data["parity"]) if "parity" in data else None
+            section = "export_seconds"
+            seconds = float(data.get("export_seconds", 0.0))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ExportError(f"{where}: section {section!r} is malformed ({exc!r}); re-export the model") from exc
+        header = {k: v for k, v in data.items() if k.startswith(HEADER_PREFIX)}
+        digest_ok = data.get(DIGEST_KEY) == content_digest(data)
+        return cls(header, meta, checks, variants, streaming, parity, seconds, dict(files), digest_ok)
+
+
+def content_digest(card: dict[str, Any]) -> str:
+    """sha256 of the card's canonical JSON without the digest itself.
+
+    Not a signature (whoever can write the folder can recompute it), but
+    an edit by hand or a broken copy no longer passes unnoticed, and the
+    file hashes and tolerances inside the card are covered too.
+    """
+    body = {k: v for k, v in card.items() if k != DIGEST_KEY}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_card(folder: str | Path) -> ExportCard:
+    """The export's card; one clear ``ExportError`` for a missing, huge, non-UTF-8, deep or malformed one."""
+    path = Path(folder) / CARD_FILE
+    if not path.is_file():
+        raise ExportError(f"{folder} is not an rnnzoo export folder: {CARD_FILE} is missing")
+    if path.stat().st_size > _MAX_CARD_BYTES:
+        raise ExportError(f"{path} is {path.stat().st_size:,} bytes, far more than any card; re-export the model")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ExportError(f"{path} is not valid UTF-8 JSON ({type(exc).__name__}); re-export the model") from exc
+    return ExportCard.from_json(data, str(path))
+
+
+def _json_default(obj: Any) -> Any:
+    """numpy scalars and arrays that stages put into sections become plain JSON."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)
+
+
+def _variants(data: object) -> dict[str, dict[str, Any]]:
+    if not isinstance(data, dict) or not all(isinstance(v, dict) and isinstance(v.get("file"), str)
+                                             for v in data.values()):
+        raise ValueError("variants must map names to objects with a 'file'")
+    return data

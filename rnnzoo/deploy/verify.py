@@ -1,0 +1,99 @@
+"""Torch-free checks of an export folder: file hashes, ``onnx.checker``, and every ``test_data_set_*``.
+
+The part of ``rnnzoo verify`` a deployment without torch can run; the
+comparison with the PyTorch checkpoint is added on top of it by
+:func:`rnnzoo.exporting.verify.verify`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rnnzoo.deploy.card import MODEL_FILE, ExportCard, read_card
+from rnnzoo.deploy.compare import Case, compare
+from rnnzoo.deploy.runtime import check_hashes, make_session, run_session
+from rnnzoo.errors import ExportError
+
+
+def check_onnx(path: Path) -> None:
+    """``onnx.checker`` with full checks: a file whose hash matches may still have been written broken."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises ValidationError, DecodeError, ...
+        raise ExportError(f"{path} fails onnx.checker ({exc}); re-export the model") from exc
+    if _has_external_data(proto.graph):
+        raise ExportError(f"{path} reads weights from external data files, which its card's hashes do not cover; "
+                          "rnnzoo never writes them: re-export the model")
+
+
+def _has_external_data(graph: Any) -> bool:
+    """Whether any tensor, in the graph or its subgraphs (If/Scan/Loop bodies), lives in another file."""
+    import onnx
+
+    tensors = [*graph.initializer, *(a.t for n in graph.node for a in n.attribute if a.HasField("t"))]
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in tensors):
+        return True
+    subgraphs = [g for n in graph.node for a in n.attribute for g in (*([a.g] if a.HasField("g") else []), *a.graphs)]
+    return any(_has_external_data(g) for g in subgraphs)
+
+
+def verify_files(folder: str | Path, card: ExportCard | None = None, tolerance: Any = None) -> dict[str, Any]:
+    """Re-check an export's files; ``report["passed"]`` is False on any problem.
+
+    Hash mismatches are checked first and end the check: an edited folder
+    is never trusted further (the report then has no ``test_data_sets``).
+    ``card`` saves a second read when the caller has it already.
+    ``tolerance`` (the model spec's, where the registry has it) is used for
+    the stored test data; without it, the card's, which its digest protects.
+    """
+    folder = Path(folder)
+    card = card if card is not None else read_card(folder)
+    problems = check_hashes(folder, card)
+    report: dict[str, Any] = {"folder": str(folder), "model": card.meta.model, "problems": problems}
+    if problems:
+        report["passed"] = False
+        return report
+    problems += [f"export check: {p}" for p in card.checks.problems]
+    for name in sorted(f for f in card.files if f.endswith(".onnx")):
+        check_onnx(folder / name)
+    tol = tolerance if tolerance is not None else card.parity
+    cases = _test_data_sets(folder, tol.atol if tol else 1e-4, tol.rtol if tol else 1e-3)
+    report["test_data_sets"] = [_row(c) for c in cases]
+    problems += [f"{c.name}: onnxruntime output differs from the stored output" for c in cases if not c.passed]
+    report["passed"] = not problems
+    return report
+
+
+def _test_data_sets(folder: Path, atol: float, rtol: float) -> list[Case]:
+    """``model.onnx`` on each stored input (ONNX Model Zoo layout) against the stored output."""
+    session = make_session(folder / MODEL_FILE)
+    cases = []
+    for ds in sorted(folder.glob("test_data_set_*")):
+        got = run_session(session, _tensor(ds / "input_0.pb"), _tensor(ds / "input_1.pb"))
+        cases.append(compare(ds.name, "onnxruntime", got, _tensor(ds / "output_0.pb"), atol, rtol))
+    return cases
+
+
+def _tensor(path: Path) -> np.ndarray:
+    import onnx
+    from onnx import numpy_helper
+
+    return numpy_helper.to_array(onnx.load_tensor(str(path)))
+
+
+def _row(case: Case) -> dict[str, Any]:
+    """A report row for ``--json``, which must stay valid JSON: inf and NaN become None."""
+    return {"name": case.name, "passed": case.passed, "max_abs": _finite(case.max_abs),
+            "max_rel": _finite(case.max_rel)}
+
+
+def _finite(value: float) -> float | None:
+    """None where there is no meaningful number (a shape mismatch, a NaN output)."""
+    return value if math.isfinite(value) else None
