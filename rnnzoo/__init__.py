@@ -29,6 +29,7 @@ from rnnzoo.core.registry import (
 )
 from rnnzoo.core.specs import DatasetSpec, ModelSpec, Tolerance
 from rnnzoo.errors import (
+    BusyError,
     CheckpointError,
     DataError,
     DuplicateNameError,
@@ -67,7 +68,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "CheckpointError", "DataError", "DatasetSpec", "DuplicateNameError", "ExportError",
+    "BusyError", "CheckpointError", "DataError", "DatasetSpec", "DuplicateNameError", "ExportError",
     "InvalidHyperparameterError", "MissingDependencyError", "ModelSpec", "ParityError",
     "PluginError", "RnnzooError", "Tolerance", "UnknownDatasetError", "UnknownModelError",
     "__version__", "create_model", "get_dataset_spec", "get_spec", "hookimpl", "hookspec",

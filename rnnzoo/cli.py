@@ -72,13 +72,21 @@ def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except RnnzooError as exc:
+        except (RnnzooError, OSError) as exc:
             if click.get_current_context().find_root().params.get("debug"):
                 raise
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {_one_line(exc)}", err=True)
             sys.exit(2)
 
     return wrapper
+
+
+def _one_line(exc: BaseException) -> str:
+    """An OS error names the path and the reason (read-only, disk full...), not a traceback."""
+    if isinstance(exc, OSError) and not isinstance(exc, RnnzooError):
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc} (check the path, its permissions and free disk space)"
+    return str(exc)
 
 
 def _emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:

@@ -55,5 +55,9 @@ class ParityError(RnnzooError):
         self.report = report
 
 
+class BusyError(RnnzooError):
+    """Another rnnzoo process is writing to the same run, export or zoo folder."""
+
+
 class MissingDependencyError(RnnzooError, ImportError):
     """An optional dependency (torch, matplotlib, aeon…) is not installed."""

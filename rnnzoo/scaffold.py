@@ -7,9 +7,13 @@ new plugin starts green.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
+from rnnzoo.core.atomic import current_umask
 from rnnzoo.errors import RnnzooError
 
 _PYPROJECT = '''[build-system]
@@ -120,8 +124,16 @@ def new_plugin(name: str, parent: str | Path = ".") -> Path:
         f"src/rnnzoo_{name}/model.py": _MODEL,
         "tests/test_conformance.py": _TEST,
     }
-    for rel, template in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(template.format(name=name) if "{name" in template else template, encoding="utf-8")
+    # written aside and renamed in whole: a full disk leaves no half tree that a rerun would refuse
+    root.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+    try:
+        for rel, template in files.items():
+            path = stage / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(template.format(name=name) if "{name" in template else template, encoding="utf-8")
+        os.chmod(stage, 0o777 & ~current_umask())
+        os.replace(stage, root)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return root

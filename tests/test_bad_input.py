@@ -202,6 +202,7 @@ def test_re_export_replaces_the_whole_folder(exported, tmp_path: Path) -> None:
 
 
 def test_corrupt_onnx_with_a_matching_card_is_caught_by_the_checker(exported, tmp_path: Path) -> None:
+    from rnnzoo.deploy.card import ExportCard
     from rnnzoo.exporting.exporter import write_card
 
     folder = tmp_path / "exp"
@@ -209,7 +210,7 @@ def test_corrupt_onnx_with_a_matching_card_is_caught_by_the_checker(exported, tm
     raw = (folder / "model.onnx").read_bytes()
     (folder / "model.onnx").write_bytes(raw[: len(raw) // 2])
     card = json.loads((folder / "card.json").read_text())
-    write_card(folder, card)  # an attacker (or a bad copy) that also fixed the hashes
+    write_card(folder, ExportCard.from_json(card, "card"))  # an attacker (or a bad copy) that also fixed the hashes
     with pytest.raises(ExportError, match=r"fails onnx\.checker"):
         rnnzoo.verify(folder)
     data = tmp_path / "x.npz"
@@ -314,13 +315,10 @@ def test_a_failed_export_leaves_the_good_one_in_place(exported, tmp_path: Path, 
     shutil.copytree(exported, folder)
     before = (folder / "card.json").read_bytes()
 
-    class Failed:
-        passed = False
+    from rnnzoo.deploy.compare import Case, ParityReport
 
-        def as_dict(self) -> dict[str, Any]:
-            return {"passed": False, "summary": "parity FAILED (simulated)"}
-
-    monkeypatch.setattr(rnnzoo.exporting.parity, "check_parity", lambda *a, **k: Failed())
+    failed = ParityReport("gru_classifier", 1e-4, 1e-3, [Case("simulated", "onnxruntime", [1], 1.0, 1.0, False)])
+    monkeypatch.setattr(rnnzoo.exporting.parity, "check_parity", lambda *a, **k: failed)
     with pytest.raises(ParityError, match="is unchanged; the failed export is in"):
         rnnzoo.export(rnnzoo.load_checkpoint(exported / "checkpoint.safetensors"), folder, int8=False, fp16=False)
     assert (folder / "card.json").read_bytes() == before
@@ -346,8 +344,12 @@ def test_small_class_weights_do_not_shrink_the_reported_loss() -> None:
     ("edit", "error", "message"),
     [
         (lambda c: c.update(files={}), None, "model.onnx: not listed"),
-        (lambda c: c.update(files=["model.onnx"]), ExportError, "no 'files' section"),
-        (lambda c: c.pop("source_metadata"), ExportError, "lacks the model's task or input size"),
+        (lambda c: c.update(files=["model.onnx"]), ExportError, "'files' must map file names to sha256"),
+        (lambda c: c.pop("source_metadata"), ExportError, "source_metadata: rnnzoo metadata is not a JSON object"),
+        (lambda c: c["parity"].update(atol=1e30), None, "card.json: its content differs from its digest"),
+        (lambda c: c["source_metadata"].update(label_names=["a", "b"]), ExportError,
+         "label_names has 2 names for 4 classes"),
+        (lambda c: c.update(checks="fine"), ExportError, "section 'checks' is malformed"),
     ],
 )
 def test_an_edited_card_is_not_trusted(exported, tmp_path: Path, edit, error, message) -> None:

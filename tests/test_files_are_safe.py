@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import rnnzoo
-from rnnzoo.core.locks import BusyError, exclusive
-from rnnzoo.errors import ExportError
+from rnnzoo.core.locks import exclusive
+from rnnzoo.errors import BusyError, ExportError
 
 
 @pytest.fixture(scope="module")

@@ -13,11 +13,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from rnnzoo.errors import RnnzooError
-
-
-class BusyError(RnnzooError):
-    """Another rnnzoo process is writing to the same folder."""
+from rnnzoo.errors import BusyError
 
 
 @contextlib.contextmanager

@@ -7,13 +7,14 @@ plugin's hooks; this module only reads it.
 from __future__ import annotations
 
 import fnmatch
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rnnzoo.core.checks import did_you_mean, positive_int
 from rnnzoo.core.plugins import PluginRecord, catalog
 from rnnzoo.core.specs import DatasetSpec, ModelSpec
-from rnnzoo.errors import InvalidHyperparameterError, UnknownDatasetError, UnknownModelError
+from rnnzoo.errors import InvalidHyperparameterError, PluginError, UnknownDatasetError, UnknownModelError
 
 if TYPE_CHECKING:
     import torch
@@ -87,6 +88,10 @@ def create_model(name: str, *, input_size: int, output_size: int, **hparams: Any
         positive_int(arg, value, InvalidHyperparameterError)
     resolved = resolve_hparams(spec, hparams)
     model = spec.build(input_size, output_size, **resolved)
+    torch = sys.modules.get("torch")  # a plugin that built a Module has imported it; core never does
+    if torch is None or not isinstance(model, torch.nn.Module):
+        raise PluginError(f"model {name!r} from {_owner_text('model', name)}: build() returned "
+                          f"{type(model).__name__}, not a torch.nn.Module; fix the plugin's build function")
     # What a checkpoint needs to rebuild this exact module through the registry.
     setattr(model, "rnnzoo_build", {  # noqa: B010
         "name": name, "input_size": input_size, "output_size": output_size, "hparams": resolved,
@@ -107,4 +112,13 @@ def get_dataset_spec(name: str) -> DatasetSpec:
 
 def load_dataset(name: str, **kwargs: Any) -> SequenceDataset:
     """Load (generate or read) a registered dataset by name."""
-    return get_dataset_spec(name).load(**kwargs)
+    ds = get_dataset_spec(name).load(**kwargs)
+    if not all(hasattr(ds, a) for a in ("x", "y", "lengths", "task", "subset")):  # duck-typed: data is a layer up
+        raise PluginError(f"dataset {name!r} from {_owner_text('dataset', name)}: load() returned "
+                          f"{type(ds).__name__}, not an rnnzoo.SequenceDataset; fix the plugin's load function")
+    return ds
+
+
+def _owner_text(kind: str, name: str) -> str:
+    owner = catalog().owner(kind, name)
+    return f"{owner.distribution} (plugin {owner.name})" if owner else "an unknown plugin"

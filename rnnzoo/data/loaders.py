@@ -103,18 +103,44 @@ def _encode_labels(
 # --------------------------------------------------------------------------- .npz
 
 
+MAX_INPUT_BYTES_ENV = "RNNZOO_MAX_INPUT_BYTES"
+_MAX_INPUT_BYTES = 2 << 30  # 2 GiB of arrays: far above any sequence set here; a zip bomb is refused before inflating
+
+
 def _open_npz(p: Path) -> dict[str, np.ndarray]:
-    """All arrays of an archive, read eagerly so the file handle is closed."""
+    """All arrays of an archive, read eagerly so the file handle is closed; sizes checked before allocating."""
     try:
         archive = np.load(p, allow_pickle=False)
         if not isinstance(archive, np.lib.npyio.NpzFile):
             raise DataError(f"{p}: this is a single .npy array, not a .npz archive with X and y")
         with archive:
+            _check_npz_size(p, archive)
             return {key: archive[key] for key in archive.files}
+    except DataError:
+        raise
     except ValueError as exc:  # object arrays, or a pickle (np.load's guess for unknown bytes)
         raise DataError(f"{p}: not a plain numeric .npz archive ({exc}); {_RAGGED_HINT}") from None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{p}: cannot read as a .npz archive: {exc}") from None
+
+
+def _check_npz_size(p: Path, archive: np.lib.npyio.NpzFile) -> None:
+    """Declared shape x dtype of every member, read from the .npy headers, against a limit the user can raise."""
+    import os
+
+    limit = int(os.environ.get(MAX_INPUT_BYTES_ENV, _MAX_INPUT_BYTES))
+    total, zf = 0, archive.zip
+    assert zf is not None, "an open NpzFile has its zip"
+    for member in zf.namelist():
+        with zf.open(member) as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(fh)  # the header only, no data
+        total += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if total > limit:
+        raise DataError(f"{p}: its arrays take {total / 2**30:.1f} GiB unpacked, over the {limit / 2**30:.1f} GiB "
+                        f"limit; split the file, or raise the limit with {MAX_INPUT_BYTES_ENV}=BYTES")
 
 
 def _npz_key(arrays: dict[str, np.ndarray], key: str, name: str) -> np.ndarray:
@@ -218,9 +244,15 @@ def _csv_rows(p: Path) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) for every non-blank row; ``utf-8-sig`` drops an Excel BOM."""
     with p.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
-        for row in reader:
-            if row and any(cell.strip() for cell in row):
-                yield reader.line_num, row
+        try:
+            for row in reader:
+                if row and any(cell.strip() for cell in row):
+                    yield reader.line_num, row
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{p}: not UTF-8 text near line {reader.line_num + 1} ({exc.reason}); save it as UTF-8") \
+                from None
+        except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (131,072 characters)
+            raise DataError(f"{p}: line {reader.line_num}: {exc}; is this really a CSV file?") from None
 
 
 def _csv_columns(
@@ -466,11 +498,15 @@ def _ts_task(head: _TsHeader, name: str) -> str:
 
 def _ts_lines(p: Path) -> Iterator[tuple[int, str]]:
     """(line number, text) for every non-blank, non-comment line."""
+    number = 0
     with p.open(encoding="utf-8-sig") as fh:
-        for number, raw in enumerate(fh, start=1):
-            text = raw.strip()
-            if text and not text.startswith("#"):
-                yield number, text
+        try:
+            for number, raw in enumerate(fh, start=1):
+                text = raw.strip()
+                if text and not text.startswith("#"):
+                    yield number, text
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{p}: not UTF-8 text near line {number + 1} ({exc.reason}); save it as UTF-8") from None
 
 
 def _ts_label(label: str, head: _TsHeader, name: str, line: int) -> int | float:

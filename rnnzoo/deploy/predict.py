@@ -15,7 +15,7 @@ import numpy as np
 
 from rnnzoo.data.loaders import read_features
 from rnnzoo.deploy.card import CARD_FILE, MODEL_FILE, read_card
-from rnnzoo.deploy.predictions import write_predictions
+from rnnzoo.deploy.predictions import check_output_path, write_predictions
 from rnnzoo.deploy.runtime import hash_problems, make_session, run_session
 from rnnzoo.deploy.verify import check_onnx
 from rnnzoo.errors import DataError, ExportError
@@ -29,6 +29,8 @@ def predict(folder: str | Path, data: str | Path, out: str | Path | None = None,
     since the model never looks at it.
     """
     folder, data = Path(folder), Path(data)
+    if out is not None:
+        check_output_path(Path(out), [data, folder])
     card = read_card(folder)
     if not card.digest_ok:
         raise ExportError(f"{folder}: {CARD_FILE} differs from its digest (edited after export?); re-export, "

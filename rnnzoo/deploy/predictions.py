@@ -10,15 +10,32 @@ from typing import Any
 import numpy as np
 
 from rnnzoo.core.atomic import atomic_write
+from rnnzoo.errors import DataError
+
+SUFFIXES = (".csv", ".npy", ".json")
+
+
+def check_output_path(out: Path, protected: list[Path]) -> None:
+    """Refuse before any work: an unknown suffix, or a path that is the input data or a file of the export.
+
+    ``--out EXPORT/model.onnx`` or ``--out`` equal to the input used to be written as CSV over it.
+    """
+    if out.suffix.lower() not in SUFFIXES:
+        raise DataError(f"--out {out}: predictions are written as {', '.join(SUFFIXES)}; name the file with one "
+                        "of these suffixes")
+    target = out.resolve()
+    for path in protected:
+        if target == path.resolve() or path.resolve() in target.parents:
+            raise DataError(f"--out {out} would overwrite {path}; write predictions elsewhere")
 
 
 def write_predictions(out: Path, result: dict[str, Any], lengths: np.ndarray) -> None:
     """Written atomically: a reader never sees half a predictions file."""
     y, labels = result["outputs"], result["labels"]
-    if out.suffix == ".npy":
+    if out.suffix.lower() == ".npy":
         atomic_write(out, lambda p: _write_npy(p, y))
         return
-    if out.suffix == ".json":
+    if out.suffix.lower() == ".json":
         text = json.dumps({"task": result["task"], "labels": labels, "outputs": y.tolist()})
         atomic_write(out, lambda p: p.write_text(text, encoding="utf-8"))
         return

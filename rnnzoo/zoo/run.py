@@ -9,6 +9,7 @@ Each model's run is seeded on its own, so rows match a sequential run; see
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import time
@@ -19,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from rnnzoo._version import __version__
-from rnnzoo.core.atomic import atomic_write
+from rnnzoo.core.atomic import atomic_write, remove_stale_temps
 from rnnzoo.core.checks import did_you_mean, positive_int
+from rnnzoo.core.locks import exclusive
 from rnnzoo.core.registry import get_spec, list_models, registered_by
 from rnnzoo.deploy.card import ExportCard
 from rnnzoo.errors import InvalidHyperparameterError, UnknownModelError
@@ -69,8 +71,6 @@ def run_zoo(
     (not through an entry point) cannot be rebuilt in a fresh process, so they
     run here, alongside the workers.
     """
-    from tqdm.auto import tqdm
-
     _check_positive_int("epochs", epochs, allow_none=True)
     _check_positive_int("jobs", jobs)
     _check_positive_int("threads", threads)
@@ -78,6 +78,18 @@ def run_zoo(
     names = list_models(pattern)
     if not names:
         raise UnknownModelError(_no_match(pattern))
+    with exclusive(out / ".zoo.lock", f"zoo folder {out}"):
+        remove_stale_temps(out, _REPORT_FILES)  # what a killed run's atomic writes left
+        return _run_all(names, out, epochs, quiet, seed, jobs, threads)
+
+
+_REPORT_FILES = ("index.json", "REPORT.md", "training_curves.png", "parity_latency.png")
+
+
+def _run_all(names: list[str], out: Path, epochs: int | None, quiet: bool, seed: int, jobs: int,
+             threads: int) -> list[ZooRow]:
+    from tqdm.auto import tqdm
+
     bar = tqdm(total=len(names), desc="zoo", unit="model", disable=quiet)
     try:
         if jobs == 1:
@@ -268,9 +280,6 @@ def write_report(out: Path, rows: list[ZooRow]) -> None:
     from rnnzoo.zoo.plots import plot_zoo
 
     out.mkdir(parents=True, exist_ok=True)
-    index = {"rnnzoo": __version__, "python": platform.python_version(),
-             "models": [{k: v for k, v in asdict(r).items() if k != "history"} for r in rows]}
-    atomic_write(out / "index.json", lambda p: p.write_text(json.dumps(index, indent=2), encoding="utf-8"))
     figures = plot_zoo(rows, out)
     lines = [
         "# rnnzoo report", "",
@@ -295,4 +304,10 @@ def write_report(out: Path, rows: list[ZooRow]) -> None:
               "(regressors) on validation data.", ""]
     lines += [f"![{f.stem}]({f.name})" for f in figures]
     text = "\n".join(lines) + "\n"
+    index = {"rnnzoo": __version__, "python": platform.python_version(),
+             "report_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),  # which REPORT.md it goes with
+             "models": [{k: v for k, v in asdict(r).items() if k != "history"} for r in rows]}
+    # both are complete before either is replaced, and replaced back to back (a kill between them is
+    # told by report_sha256)
     atomic_write(out / "REPORT.md", lambda p: p.write_text(text, encoding="utf-8"))
+    atomic_write(out / "index.json", lambda p: p.write_text(json.dumps(index, indent=2), encoding="utf-8"))
