@@ -318,3 +318,48 @@ def test_torch_is_not_needed_to_read_a_card(exported: Path) -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and res.stdout.strip() == "gru_classifier", res.stderr
     assert torch.__version__  # torch is here for the rest of the suite
+
+
+def test_a_second_run_into_the_same_folder_is_refused_at_once(tmp_path: Path) -> None:
+    from rnnzoo.core.locks import exclusive
+    from rnnzoo.errors import BusyError
+
+    with exclusive(tmp_path / ".rnnzoo.lock", "run folder"), pytest.raises(BusyError, match="another rnnzoo"):
+        _train(out_dir=str(tmp_path))
+    assert not (tmp_path / "model.safetensors").exists()
+
+
+def test_resume_refuses_other_data_under_the_same_file_name(tmp_path: Path) -> None:
+    path = tmp_path / "data.npz"
+    rng = np.random.default_rng(0)
+    for seed in (0, 1):
+        x = np.random.default_rng(seed).normal(size=(30, 8, 2)).astype(np.float32)
+        np.savez(path, X=x, y=rng.integers(0, 2, 30))
+        if seed == 0:
+            rnnzoo.train("gru_classifier", path, epochs=1, quiet=True, out_dir=str(tmp_path / "run"))
+    with pytest.raises(CheckpointError, match="data_sha256 differ"):
+        rnnzoo.train("gru_classifier", path, epochs=2, quiet=True, out_dir=str(tmp_path / "run"), resume=True)
+
+
+class _TooWide(torch.nn.Module):
+    def __init__(self, input_size: int, output_size: int) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(input_size, 2 * output_size)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.fc(x[:, 0])
+
+
+def test_a_plugin_model_with_the_wrong_output_width_fails_before_training() -> None:
+    from rnnzoo.core import plugins
+
+    class Wide:
+        @rnnzoo.hookimpl
+        def rnnzoo_register_models(self, register):
+            register(rnnzoo.ModelSpec(name="acme_wide", task="classification", build=_TooWide,
+                                      description="twice too many logits"))
+
+    plugins.register_plugin(Wide(), "wide", distribution="acme-wide")
+    with pytest.raises(PluginError,
+                       match=r"acme_wide \(from acme-wide\): forward returned \[2, 8\], expected \[2, 4\]"):
+        rnnzoo.train("acme_wide", sines(n=40, max_len=16), epochs=1, quiet=True)

@@ -60,3 +60,45 @@ def test_import_and_listing_do_not_import_torch() -> None:
 
     code = "import sys, rnnzoo; rnnzoo.list_models(); rnnzoo.list_datasets(); assert 'torch' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_registered_by_names_the_distribution_or_the_in_process_plugin() -> None:
+    from rnnzoo.core import plugins
+
+    builtin = rnnzoo.registered_by("gru_classifier")
+    assert builtin.distribution == "rnnzoo" and not builtin.in_process
+    assert rnnzoo.registered_by("sines", kind="dataset").distribution == "rnnzoo"
+
+    class Local:
+        @rnnzoo.hookimpl
+        def rnnzoo_register_models(self, register):
+            register(rnnzoo.ModelSpec(name="local_rnn", task="regression", build=lambda i, o: None,
+                                      description="registered in this process"))
+
+    plugins.register_plugin(Local(), "local", distribution="notebook")
+    owner = rnnzoo.registered_by("local_rnn")
+    assert owner.in_process and owner.distribution == "notebook" and owner.models == ["local_rnn"]
+    with pytest.raises(UnknownModelError, match="Did you mean"):
+        rnnzoo.registered_by("local_rn")
+
+
+def test_pluggy_calls_the_hooks_so_a_plugins_own_wrapper_runs_around_them() -> None:
+    """rnnzoo asks pluggy to call each plugin's hooks (not the functions one by one): wrappers and ordering apply."""
+    from rnnzoo.core import plugins
+
+    calls: list[str] = []
+
+    class Wrapped:
+        @rnnzoo.hookimpl(wrapper=True)
+        def rnnzoo_register_models(self, register):
+            calls.append("before")
+            result = yield
+            calls.append("after")
+            return result
+
+        @rnnzoo.hookimpl(tryfirst=True)
+        def rnnzoo_register_datasets(self, register):
+            calls.append("datasets")
+
+    plugins.register_plugin(Wrapped(), "wrapped")
+    assert calls == ["before", "after", "datasets"]

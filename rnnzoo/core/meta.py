@@ -54,6 +54,7 @@ class ModelMeta:
     epochs_run: int | None = None
     world_size: int = 1
     metrics: Mapping[str, float] = field(default_factory=dict)
+    data_sha256: str | None = None  # of the training data's arrays: resume refuses other data by the same name
     versions: Mapping[str, str] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 

@@ -183,11 +183,18 @@ def to_onnx(net: NormalizedModel, meta: ModelMeta, opset: int, lower: bool = Tru
     """Trace at the IoSpec's ragged (3, 7) example; batch and time stay dynamic.
 
     ``lower=False`` keeps every recurrent layer one fused node (see rnnzoo.exporting.lowering; for benchmarks);
-    by default onnxruntime's slow fused RNN op is rewritten for large batches.
+    by default onnxruntime's slow fused RNN op is rewritten for large batches. Either way the graph is made
+    portable (rnnzoo.exporting.portable): no rank-changing ``If``, which tract cannot load.
     """
+    from rnnzoo.exporting.portable import make_portable
+
     io = IoSpec.from_meta(meta)
+
+    def rewrite(proto: onnx.ModelProto) -> onnx.ModelProto:
+        return make_portable(lower_recurrent(proto) if lower else proto)
+
     return trace(net, io.sample_inputs("trace")[0], io, opset, model=meta.model,
-                 metadata=onnx_metadata(meta, opset, io), rewrite=lower_recurrent if lower else None)
+                 metadata=onnx_metadata(meta, opset, io), rewrite=rewrite)
 
 
 def _write_test_data(folder: Path, net: NormalizedModel, x: np.ndarray, lengths: np.ndarray) -> None:

@@ -66,3 +66,31 @@ def branch(node: onnx.NodeProto, name: str) -> onnx.GraphProto:
     if graph is None:
         raise KeyError(f"{node.op_type} node {node.name!r} has no graph attribute {name!r}")
     return graph
+
+
+def local_names(graph: onnx.GraphProto) -> set[str]:
+    """Names a graph defines itself: its inputs, initializers and node outputs (not its subgraphs')."""
+    names = {v.name for v in graph.input} | {i.name for i in graph.initializer}
+    names |= {i.values.name for i in graph.sparse_initializer}
+    return names | {name for node in graph.node for name in node.output if name}
+
+
+def outer_reads(graph: onnx.GraphProto) -> set[str]:
+    """Names ``graph`` (or a graph nested in it) reads from an enclosing scope: its outer-scope captures.
+
+    Why: a ``Scan``/``Loop`` body that reads a value it was not handed is
+    legal ONNX, but OpenVINO 2026.4 cannot convert it (``Number of Scan node
+    inputs is less than required``); the portability check lists these names.
+    A nested graph's captures that ``graph`` defines are resolved here, not counted.
+    """
+    reads = {name for node in graph.node for name in node.input if name}
+    reads |= {v.name for v in graph.output if v.name}  # a branch may return an outer value as is
+    for node in graph.node:
+        for sub in subgraphs(node):
+            reads |= outer_reads(sub)
+    return reads - local_names(graph)
+
+
+def producers(graph: onnx.GraphProto) -> dict[str, onnx.NodeProto]:
+    """The node of ``graph`` (not of its subgraphs) that outputs each value name."""
+    return {name: node for node in graph.node for name in node.output if name}

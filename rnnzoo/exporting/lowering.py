@@ -18,6 +18,12 @@ because ``onnx.reference`` cannot run a fused Relu RNN.
 Only the exact form rnnzoo's exporter produces is rewritten (forward, no
 clip, no ``sequence_lens``, ``layout=0``); the outputs keep their names, so
 the rest of the graph is untouched.
+
+The Scan body holds ``R^T`` as its own initializer rather than reading it
+from the enclosing graph, so every runtime can convert it (OpenVINO cannot
+convert a body that captures an outer value); the cost is one more
+hidden x hidden matrix in the file per rewritten layer (the fused branch
+keeps ``R``). See :func:`_body` for why not a loop-carried input.
 """
 
 from __future__ import annotations
@@ -51,62 +57,87 @@ def lowerable(node: Any, inits: dict[str, np.ndarray]) -> bool:
     )
 
 
-def _body(rt: str, act: str) -> Any:
-    """One step: (h_prev, xw_t) -> (h_new, y_t) with h_new = act(h_prev . R^T + xw_t)."""
-    from onnx import TensorProto, helper
+def _node(op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> Any:
+    """A node named after its first output: unique in the model, and tract refuses duplicate node names."""
+    from onnx import helper
+
+    return helper.make_node(op, inputs, outputs, name=f"{outputs[0]}/{op}", **attrs)
+
+
+def _body(p: str, rt: np.ndarray, act: str) -> Any:
+    """One step: (h_prev, xw_t) -> (h_new, y_t) with h_new = act(h_prev . R^T + xw_t).
+
+    ``R^T`` is an initializer of the body itself, not a value read from the
+    enclosing graph: OpenVINO cannot convert a ``Scan`` whose body captures an
+    outer-scope value (``Number of Scan node inputs (2) is less than required
+    (3)``). Passing it as a loop-carried state instead would copy it every step
+    and, being no longer constant, stop onnxruntime from pre-packing it for the
+    MatMul: measured 18-280% slower Scan steps and ~2e-6 different outputs at hidden 256.
+    """
+    from onnx import TensorProto, helper, numpy_helper
 
     f = TensorProto.FLOAT
-    nodes = [helper.make_node("MatMul", ["h_prev", rt], ["hr"]),
-             helper.make_node("Add", ["hr", "xw_t"], ["pre"]),
-             helper.make_node(act, ["pre"], ["h_new"]),
-             helper.make_node("Identity", ["h_new"], ["y_t"])]
-    inputs = [helper.make_tensor_value_info(n, f, None) for n in ("h_prev", "xw_t")]
-    outputs = [helper.make_tensor_value_info(n, f, None) for n in ("h_new", "y_t")]
-    return helper.make_graph(nodes, "rnn_step", inputs, outputs)
+    h_prev, xw_t, h_new, y_t = (f"{p}/step/{n}" for n in ("h_prev", "xw_t", "h_new", "y_t"))
+    nodes = [_node("MatMul", [h_prev, f"{p}/RT"], [f"{p}/step/hr"]),
+             _node("Add", [f"{p}/step/hr", xw_t], [f"{p}/step/pre"]),
+             _node(act, [f"{p}/step/pre"], [h_new]),
+             _node("Identity", [h_new], [y_t])]
+    inputs = [helper.make_tensor_value_info(n, f, None) for n in (h_prev, xw_t)]
+    outputs = [helper.make_tensor_value_info(n, f, None) for n in (h_new, y_t)]
+    return helper.make_graph(nodes, f"{p}_step", inputs, outputs, [numpy_helper.from_array(rt, f"{p}/RT")])
 
 
-def _scan_nodes(node: Any, p: str, outs: list[str], graph: Any) -> list[Any]:
+def _recurrent_weight_t(node: Any, inits: dict[str, np.ndarray]) -> np.ndarray:
+    """``R^T`` [hidden, hidden] of a forward RNN node (``R`` is [1, hidden, hidden]): exact, a transpose."""
+    return np.ascontiguousarray(inits[node.input[2]][0].T)
+
+
+def _scan_nodes(node: Any, p: str, outs: list[str], graph: Any, inits: dict[str, np.ndarray]) -> list[Any]:
     """Nodes computing ``node``'s outputs (named ``outs``) as one MatMul plus a Scan over time."""
     from onnx import TensorProto, helper, numpy_helper
 
     hidden = int(attribute(node, "hidden_size", 0))
     ins = [*node.input, *[""] * (6 - len(node.input))]
     graph.initializer.extend([
-        numpy_helper.from_array(np.array([hidden], np.int64), f"{p}/H"),
         numpy_helper.from_array(np.array([hidden, hidden], np.int64), f"{p}/HH"),
         numpy_helper.from_array(np.array([0], np.int64), f"{p}/axes0"),
         numpy_helper.from_array(np.array([1], np.int64), f"{p}/axes1"),
     ])
     if not ins[3]:
         graph.initializer.append(numpy_helper.from_array(np.zeros((1, 2 * hidden), np.float32), f"{p}/B0"))
-    # W^T, R^T and Wb + Rb are computed from the node's own initializers, not stored again: the file does
-    # not grow, the int8/fp16 variants still reach the weights, and onnxruntime folds these at load.
-    nodes = [helper.make_node("Squeeze", [ins[1], f"{p}/axes0"], [f"{p}/W"]),
-             helper.make_node("Transpose", [f"{p}/W"], [f"{p}/WT"]),
-             helper.make_node("Squeeze", [ins[2], f"{p}/axes0"], [f"{p}/R"]),
-             helper.make_node("Transpose", [f"{p}/R"], [f"{p}/RT"]),
-             helper.make_node("Split", [ins[3] or f"{p}/B0", f"{p}/HH"], [f"{p}/Wb", f"{p}/Rb"], axis=1),
-             helper.make_node("Add", [f"{p}/Wb", f"{p}/Rb"], [f"{p}/B"]),
-             helper.make_node("MatMul", [ins[0], f"{p}/WT"], [f"{p}/xw0"]),
-             helper.make_node("Add", [f"{p}/xw0", f"{p}/B"], [f"{p}/xw"])]
+    # W^T and Wb + Rb are computed from the node's own initializers, not stored again: the file does not
+    # grow for them, the int8/fp16 variants still reach the weights, and onnxruntime folds these at load.
+    # R^T is stored in the Scan body (see _body): a body must not read it from the enclosing graph.
+    nodes = [_node("Squeeze", [ins[1], f"{p}/axes0"], [f"{p}/W"]),
+             _node("Transpose", [f"{p}/W"], [f"{p}/WT"]),
+             _node("Split", [ins[3] or f"{p}/B0", f"{p}/HH"], [f"{p}/Wb", f"{p}/Rb"], axis=1),
+             _node("Add", [f"{p}/Wb", f"{p}/Rb"], [f"{p}/B"]),
+             _node("MatMul", [ins[0], f"{p}/WT"], [f"{p}/xw0"]),
+             _node("Add", [f"{p}/xw0", f"{p}/B"], [f"{p}/xw"])]
     if ins[5]:  # initial_h [1, B, H] -> [B, H]
-        nodes.append(helper.make_node("Squeeze", [ins[5], f"{p}/axes0"], [f"{p}/h0"]))
+        nodes.append(_node("Squeeze", [ins[5], f"{p}/axes0"], [f"{p}/h0"]))
     else:
+        graph.initializer.append(numpy_helper.from_array(np.array([hidden], np.int64), f"{p}/H"))
         zero = helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0])
-        nodes += [helper.make_node("Shape", [ins[0]], [f"{p}/batch_dim"], start=1, end=2),
-                  helper.make_node("Concat", [f"{p}/batch_dim", f"{p}/H"], [f"{p}/h0_shape"], axis=0),
-                  helper.make_node("ConstantOfShape", [f"{p}/h0_shape"], [f"{p}/h0"], value=zero)]
-    nodes.append(helper.make_node("Scan", [f"{p}/h0", f"{p}/xw"], [f"{p}/hT", f"{p}/y"], num_scan_inputs=1,
-                                  body=_body(f"{p}/RT", _activation(node))))
+        nodes += [_node("Shape", [ins[0]], [f"{p}/batch_dim"], start=1, end=2),
+                  _node("Concat", [f"{p}/batch_dim", f"{p}/H"], [f"{p}/h0_shape"], axis=0),
+                  _node("ConstantOfShape", [f"{p}/h0_shape"], [f"{p}/h0"], value=zero)]
+    nodes.append(_node("Scan", [f"{p}/h0", f"{p}/xw"], [f"{p}/hT", f"{p}/y"], num_scan_inputs=1,
+                       body=_body(p, _recurrent_weight_t(node, inits), _activation(node))))
     if outs[0]:  # Y [T, 1, B, H]
-        nodes.append(helper.make_node("Unsqueeze", [f"{p}/y", f"{p}/axes1"], [outs[0]]))
+        nodes.append(_node("Unsqueeze", [f"{p}/y", f"{p}/axes1"], [outs[0]]))
     if len(outs) > 1 and outs[1]:  # Y_h [1, B, H]
-        nodes.append(helper.make_node("Unsqueeze", [f"{p}/hT", f"{p}/axes0"], [outs[1]]))
+        nodes.append(_node("Unsqueeze", [f"{p}/hT", f"{p}/axes0"], [outs[1]]))
     return nodes
 
 
-def _switch(node: Any, p: str, outs: list[str], graph: Any) -> list[Any]:
-    """``If batch < MIN_ELEMS / hidden``: the fused node, else the Scan form."""
+def _switch(node: Any, p: str, outs: list[str], graph: Any, inits: dict[str, np.ndarray]) -> list[Any]:
+    """``If batch < MIN_ELEMS / hidden``: the fused node, else the Scan form.
+
+    The branches read the node's inputs from the enclosing graph, which ONNX
+    allows for ``If`` and every runtime we check accepts; only the ``Scan``
+    body inside must not (see :func:`_body`).
+    """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -118,13 +149,13 @@ def _switch(node: Any, p: str, outs: list[str], graph: Any) -> list[Any]:
     then_g = helper.make_graph([fused], f"{p}_fused", [],
                                [helper.make_tensor_value_info(f"{p}/fused_{o}", f, None) for o in outs if o])
     scan_outs = [f"{p}/scan_{o}" if o else "" for o in outs]
-    else_g = helper.make_graph(_scan_nodes(node, p, scan_outs, graph), f"{p}_scan", [],
+    else_g = helper.make_graph(_scan_nodes(node, p, scan_outs, graph, inits), f"{p}_scan", [],
                                [helper.make_tensor_value_info(o, f, None) for o in scan_outs if o])
     hidden = int(attribute(node, "hidden_size", 0))
     graph.initializer.append(numpy_helper.from_array(np.array([-(-MIN_ELEMS // hidden)], np.int64), f"{p}/min_batch"))
-    return [helper.make_node("Shape", [node.input[0]], [f"{p}/batch"], start=1, end=2),
-            helper.make_node("Less", [f"{p}/batch", f"{p}/min_batch"], [f"{p}/small"]),
-            helper.make_node("If", [f"{p}/small"], [o for o in outs if o], then_branch=then_g, else_branch=else_g)]
+    return [_node("Shape", [node.input[0]], [f"{p}/batch"], start=1, end=2),
+            _node("Less", [f"{p}/batch", f"{p}/min_batch"], [f"{p}/small"]),
+            _node("If", [f"{p}/small"], [o for o in outs if o], then_branch=then_g, else_branch=else_g)]
 
 
 def lower_recurrent(proto: Any) -> Any:
@@ -143,7 +174,7 @@ def lower_recurrent(proto: Any) -> Any:
             continue
         p, outs = f"/lowered{k}_rnn", list(node.output)
         rewrite = _scan_nodes if _activation(node) == "Relu" else _switch
-        new_nodes += rewrite(node, p, outs, g)
+        new_nodes += rewrite(node, p, outs, g, inits)
     del g.node[:]
     g.node.extend(new_nodes)
     used = used_names(g)

@@ -116,11 +116,16 @@ class RecurrentEncoder(nn.Module):
         return x
 
     def last_state(self, out: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Final state per sample: forward at its last step, backward at its first."""
-        fwd = last_valid(out[..., : self.hidden_size], lengths)
+        """Final state per sample: forward at its last step, backward at its first.
+
+        The whole row at the last step is gathered, then its forward half sliced (the same values as
+        slicing first): with the slice first, OpenVINO 2026.4 loses the ``Slice`` between the
+        bidirectional ``Concat`` and the ``GatherElements`` and refuses the graph.
+        """
+        last = last_valid(out, lengths)
         if not len(self.bwd):
-            return fwd
-        return torch.cat([fwd, out[:, 0, self.hidden_size :]], dim=-1)
+            return last
+        return torch.cat([last[:, : self.hidden_size], out[:, 0, self.hidden_size :]], dim=-1)
 
     def stream(
         self, x: torch.Tensor, state: list[torch.Tensor]

@@ -20,7 +20,7 @@ from rnnzoo.training.state import TrainState
 # Settings that may differ between a run and its resume: they do not change what the
 # next epoch computes (more epochs, another patience, quieter logs, another device).
 _RESUME_MAY_CHANGE = {"epochs", "patience", "restore_best", "quiet", "device", "out_dir", "resume"}
-_SAME_RUN = ("model", "input_size", "output_size", "hparams", "per_step", "dataset")
+_SAME_RUN = ("model", "input_size", "output_size", "hparams", "per_step", "dataset", "data_sha256")
 
 
 def resume(path: Path, net: nn.Module, state: TrainState, meta: ModelMeta) -> None:

@@ -13,6 +13,8 @@ worker :class:`~rnnzoo.training.distributed.Strategy` (one process or DDP).
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import sys
 import time
@@ -25,11 +27,12 @@ import torch
 from torch import nn
 
 from rnnzoo.core.atomic import remove_stale_temps
+from rnnzoo.core.locks import exclusive
 from rnnzoo.core.meta import ModelMeta
-from rnnzoo.core.registry import create_model, get_spec
+from rnnzoo.core.registry import create_model, get_spec, registered_by
 from rnnzoo.data.dataset import SequenceDataset
 from rnnzoo.data.split import Splits, split_dataset
-from rnnzoo.errors import DataError, InvalidHyperparameterError
+from rnnzoo.errors import DataError, InvalidHyperparameterError, PluginError
 from rnnzoo.training.batching import batch_indices, to_tensors
 from rnnzoo.training.checkpoint import describe, save_checkpoint
 from rnnzoo.training.config import OPTIMIZERS, TrainConfig, class_weights, make_config, make_scheduler
@@ -71,9 +74,21 @@ def train(model_or_name: str | nn.Module, data: str | Path | SequenceDataset, **
         cfg.device = dist.device(cfg.device)
         torch.manual_seed(cfg.seed)
         net, build = _prepare_model(model_or_name, splits.train, cfg)
-        return _Loop(net, build, splits, cfg, dist).run()
+        with _run_lock(cfg, dist):
+            return _Loop(net, build, splits, cfg, dist, fingerprint(ds)).run()
     finally:
         dist.close()
+
+
+def _run_lock(cfg: TrainConfig, dist: Strategy) -> contextlib.AbstractContextManager[None]:
+    """The main process holds ``OUT/.rnnzoo.lock``: a second run into the same folder fails at once.
+
+    Taking it also proves the folder is writable before the first epoch, not after it.
+    """
+    if not cfg.out_dir or not dist.is_main:
+        return contextlib.nullcontext()
+    out = Path(cfg.out_dir)
+    return exclusive(out / ".rnnzoo.lock", f"run folder {out}")
 
 
 def resolve_data(data: str | Path | SequenceDataset, task: str | None = None) -> SequenceDataset:
@@ -119,9 +134,44 @@ def _prepare_model(
             f"{spec.name} expects {build['input_size']} features, {train.name} has {train.num_features}"
         )
     _check_fits(spec.name, build, train)
+    _check_output(spec.name, inner, train)
     mean, std = fit_scaler(train.x, train.lengths) if cfg.normalize else (
         np.zeros(train.num_features), np.ones(train.num_features))
     return NormalizedModel(inner, mean, std).to(cfg.device), build
+
+
+def _check_output(name: str, inner: nn.Module, train: SequenceDataset) -> None:
+    """The model's output on two real samples has the promised shape, before any epoch runs.
+
+    A plugin returning [B, 8] for 4 classes (or [B, T, C] where [B, C] is due)
+    used to train, export and pass parity, then write 8-value rows under 4 labels.
+    """
+    idx = np.arange(min(2, len(train)))
+    x = torch.from_numpy(np.ascontiguousarray(train.x[idx])).float()
+    lengths = torch.from_numpy(train.lengths[idx].astype(np.int64))
+    was_training = inner.training
+    try:
+        with torch.no_grad():
+            out = inner.eval()(x, lengths)
+    except Exception as exc:  # a plugin's forward may raise anything
+        raise PluginError(f"{name}: forward failed on two training samples ({type(exc).__name__}: {exc})") from exc
+    finally:
+        inner.train(was_training)
+    want = [len(idx), x.shape[1], train.output_size] if train.per_step else [len(idx), train.output_size]
+    if not isinstance(out, torch.Tensor) or list(out.shape) != want:
+        got = list(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise PluginError(f"{name} (from {registered_by(name).distribution}): forward returned {got}, expected "
+                          f"{want} ([batch, time, outputs] per step, else [batch, outputs]); fix the model's forward")
+
+
+def fingerprint(ds: SequenceDataset) -> str:
+    """sha256 of the arrays a run learns from, so a resume can tell a replaced data file by the same name."""
+    h = hashlib.sha256()
+    for arr in (ds.x, ds.y, ds.lengths):
+        a = np.ascontiguousarray(arr)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def _check_fits(name: str, build: dict[str, Any], train: SequenceDataset) -> None:
@@ -148,8 +198,10 @@ class _Loop:
     process is a strategy too, so nothing here branches on it).
     """
 
-    def __init__(self, net: NormalizedModel, build: dict[str, Any], splits: Splits, cfg: TrainConfig, dist: Strategy):
+    def __init__(self, net: NormalizedModel, build: dict[str, Any], splits: Splits, cfg: TrainConfig, dist: Strategy,
+                 data_sha256: str | None = None):
         self.net, self.build, self.splits, self.cfg, self.dist = net, build, splits, cfg, dist
+        self.data_sha256 = data_sha256  # recorded, and compared on resume: same name, other data is refused
         self.model: nn.Module = net  # wrapped for DDP in run(), after resuming, so every rank starts alike
         self.spec = get_spec(build["name"])
         self.loss_fn = make_loss(self.spec.task, cfg.loss, class_weights(cfg, splits.train))
@@ -265,7 +317,7 @@ class _Loop:
         return describe(
             self.build, dataset=train.name.removesuffix("[train]"), label_names=train.label_names,
             feature_names=train.feature_names, max_train_length=int(train.lengths.max()),
-            config=asdict(self.cfg), epochs_run=self.epoch, world_size=self.dist.world)
+            config=asdict(self.cfg), epochs_run=self.epoch, world_size=self.dist.world, data_sha256=self.data_sha256)
 
     def _resume(self) -> None:
         """Every rank reads the same last.safetensors (only the main one writes it)."""
