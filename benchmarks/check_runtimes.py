@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/check_runtimes.py [--repeats 15] [--before-commit 096dae1] [--json out.json]
 
 Exports the six built-ins plus a 2-layer bidirectional GRU, a bidirectional
-LSTM, a relu RNN and a per-step regressor (input 3, output 2, hidden 64,
-untrained: loading and agreement do not depend on the weights) twice:
+LSTM, a relu RNN, a per-step regressor and every installed plugin model
+(input 3, output 2, default hidden size, untrained: loading and agreement do
+not depend on the weights) twice:
 
 * ``after``: ``rnnzoo.export(model, folder, int8=False, fp16=False)`` of the
   working tree (portable graph, parity-checked);
@@ -15,7 +16,8 @@ untrained: loading and agreement do not depend on the weights) twice:
 Each ``model.onnx`` runs in OpenVINO (CPU, f32) and tract on a ragged batch
 of 7 x 20 (the fused-RNN branch of the lowering) and a ragged batch of
 40 x 20 (the Scan branch); the table gives the max abs difference from
-onnxruntime over both, or why it did not load or run. Then onnxruntime's
+onnxruntime over both, or why it did not load or run; the onnxruntime column
+compares onnxruntime's own outputs after vs before. Then onnxruntime's
 latency, 1 thread, median of ``--repeats`` calls, before and after measured
 interleaved in one run (only ratios from one run mean anything on a shared
 machine). openvino and tract are optional: a missing one is reported, not fatal.
@@ -46,9 +48,10 @@ from rnnzoo.exporting.trace import onnx_metadata, trace
 from rnnzoo.models.recurrent import RecurrentEncoder
 
 OPSET = 18
+BUILTINS = ("rnn_classifier", "rnn_regressor", "lstm_classifier", "lstm_regressor", "gru_classifier",
+            "gru_regressor")
 CASES: list[tuple[str, str, dict[str, Any]]] = [
-    *((name, name, {}) for name in ("rnn_classifier", "rnn_regressor", "lstm_classifier", "lstm_regressor",
-                                    "gru_classifier", "gru_regressor")),
+    *((name, name, {}) for name in BUILTINS),
     ("gru 2-layer bidir", "gru_classifier", {"num_layers": 2, "bidirectional": True}),
     ("lstm bidir", "lstm_classifier", {"bidirectional": True}),
     ("rnn relu", "rnn_classifier", {"nonlinearity": "relu"}),
@@ -196,21 +199,30 @@ def main() -> None:
     if legacy is None:
         print(f"(no 'before' columns: cannot read {args.before_commit} with git)")
     cases, rows, lat_rows = inputs(), [], []
+    plugins = [(name, name, {}) for name in rnnzoo.list_models() if name not in BUILTINS]  # installed plugins too
     shapes = [(1, 50), (64, 300)]
     with tempfile.TemporaryDirectory() as tmp:
-        for label, name, hp in CASES:
+        for label, name, hp in CASES + plugins:
             paths = export_pair(name, hp, Path(tmp, label.replace(" ", "_")), legacy)
             ort = {k: ort_runner(p) for k, p in paths.items()}
+            wants = {graph: [ort[graph](f) for f in cases] for graph in paths}
             for graph, path in sorted(paths.items(), reverse=True):  # before, then after
-                want = [ort[graph](f) for f in cases]
-                rows.append({"model": label, "graph": graph, "onnxruntime": "ok",
-                             **{rt: edge_result(make, path, cases, want) for rt, make in EDGE.items()}})
+                rows.append({"model": label, "graph": graph, "onnxruntime": _vs_before(wants, graph),
+                             **{rt: edge_result(make, path, cases, wants[graph]) for rt, make in EDGE.items()}})
             lat = {f"b{b}x{t}": latency_ms(ort, bench_feeds(b, t), args.repeats) for b, t in shapes}
             lat_rows.append({"model": label, **lat})
     _print_table(rows)
     _print_latency(lat_rows, shapes)
     if args.json:
         args.json.write_text(json.dumps({"runtimes": rows, "latency_ms": lat_rows}, indent=2))
+
+
+def _vs_before(wants: dict[str, list[np.ndarray]], graph: str) -> str:
+    """onnxruntime's outputs on this graph vs on the ``before`` graph: 0 means the change kept them bit-identical."""
+    if graph == "before" or "before" not in wants:
+        return "ok"
+    diff = max(float(np.max(np.abs(a - b))) for a, b in zip(wants[graph], wants["before"], strict=True))
+    return f"{diff:.1e} vs before"
 
 
 def _version(module: str) -> str:
@@ -222,21 +234,21 @@ def _version(module: str) -> str:
 
 def _print_table(rows: list[dict[str, str]]) -> None:
     print("\nmodel x runtime: max abs diff vs onnxruntime over ragged 7x20 and 40x20, or why it failed")
-    print(f"{'model':<20}{'graph':<8}{'openvino':<44}{'tract':<44}")
+    print(f"{'model':<26}{'graph':<8}{'onnxruntime':<17}{'openvino':<62}{'tract':<62}")
     for r in rows:
-        print(f"{r['model']:<20}{r['graph']:<8}{r['openvino']:<44.43}{r['tract']:<44.43}")
+        print(f"{r['model']:<26}{r['graph']:<8}{r['onnxruntime']:<17}{r['openvino']:<62.61}{r['tract']:<62.61}")
 
 
 def _print_latency(rows: list[dict[str, Any]], shapes: list[tuple[int, int]]) -> None:
     print("\nonnxruntime latency, 1 thread, median ms (before -> after, ratio after/before)")
-    print(f"{'model':<20}" + "".join(f"{f'batch {b} x {t}':>30}" for b, t in shapes))
+    print(f"{'model':<26}" + "".join(f"{f'batch {b} x {t}':>30}" for b, t in shapes))
     for r in rows:
         cells = []
         for b, t in shapes:
             m = r[f"b{b}x{t}"]
             cells.append(f"{m.get('before', float('nan')):>9.3f} -> {m['after']:>8.3f} "
                          f"({m['after'] / m.get('before', float('nan')):>5.2f}x)")
-        print(f"{r['model']:<20}" + "".join(f"{c:>30}" for c in cells))
+        print(f"{r['model']:<26}" + "".join(f"{c:>30}" for c in cells))
 
 
 if __name__ == "__main__":

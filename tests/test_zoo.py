@@ -38,7 +38,8 @@ def test_one_failing_model_does_not_stop_the_others(tmp_path) -> None:
     assert set(rows) == {"rnn_classifier", "rnn_regressor", "rnn_exploding"}
     assert not rows["rnn_exploding"]["passed"] and "kaboom in forward" in rows["rnn_exploding"]["error"]
     assert rows["rnn_classifier"]["passed"] and rows["rnn_regressor"]["passed"]
-    assert "**FAIL** RuntimeError: kaboom in forward" in (tmp_path / "REPORT.md").read_text()
+    assert ("**FAIL** PluginError: rnn_exploding: forward failed on two training samples (RuntimeError: kaboom "
+            "in forward)") in (tmp_path / "REPORT.md").read_text()
     assert "Traceback" in (tmp_path / "rnn_exploding" / "error.txt").read_text()
 
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rnnzoo.exporting.graph import all_graphs, attribute, branch, producers, used_names
+from rnnzoo.exporting.graph import attribute, branch, producers, subgraphs, used_names
 
 if TYPE_CHECKING:
     import onnx
@@ -35,28 +35,32 @@ def make_portable(proto: onnx.ModelProto) -> onnx.ModelProto:
 
     model = onnx.ModelProto()
     model.CopyFrom(proto)
-    for graph in all_graphs(model.graph):
-        fold_squeeze_ifs(graph)
+    fold_squeeze_ifs(model.graph)
     prune_dead_nodes(model.graph)
     return model
 
 
 def fold_squeeze_ifs(graph: onnx.GraphProto) -> int:
-    """Replace each squeeze-``If`` node of ``graph`` (not its subgraphs) in place; returns how many."""
+    """Replace each squeeze-``If`` node of ``graph`` and its subgraphs in place; returns how many.
+
+    Subgraphs first: rebuilding a node list copies its nodes, so a reference to
+    a subgraph taken before its parent is rebuilt would edit a detached copy.
+    """
+    folded = sum(fold_squeeze_ifs(sub) for node in graph.node for sub in subgraphs(node))
     prod = producers(graph)
     new_nodes: list[Any] = []
-    folded = 0
+    here = 0
     for node in graph.node:
         squeeze = squeeze_if_replacement(node, prod, graph)
         if squeeze is None:
             new_nodes.append(node)
             continue
         new_nodes += squeeze
-        folded += 1
-    if folded:
+        here += 1
+    if here:
         del graph.node[:]
         graph.node.extend(new_nodes)
-    return folded
+    return folded + here
 
 
 def squeeze_if_replacement(node: onnx.NodeProto, prod: dict[str, Any], graph: onnx.GraphProto) -> list[Any] | None:
