@@ -143,6 +143,41 @@ def test_squeeze_if_is_a_problem_and_the_rewrite_removes_it_exactly() -> None:
     np.testing.assert_array_equal(_run(good, x, lengths), _run(bad, x, lengths))
 
 
+def test_a_squeeze_if_inside_a_branch_is_folded_too() -> None:
+    """The squeeze-If inside each branch of an outer If: both folded, the outer If kept."""
+    flat = _squeeze_if_graph()
+    inner = [n for n in flat.graph.node if n.op_type in ("Shape", "Gather", "Equal", "If")]
+
+    def branch_graph(tag: str) -> Any:
+        nodes = []
+        for n in inner:
+            copy = onnx.NodeProto()
+            copy.CopyFrom(n)
+            copy.output[0] = f"{tag}_{n.output[0]}"
+            copy.input[:] = [f"{tag}_{i}" if i in ("shape", "size", "cond") else i for i in n.input]
+            nodes.append(copy)
+        for node in nodes:  # unique names inside the two branches' If subgraphs as well
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    for m in attr.g.node:
+                        m.output[0] = f"{tag}_{m.output[0]}"
+                        m.input[:] = [f"{tag}_{i}" if i == "ax" else i for i in m.input]
+                    attr.g.output[0].name = attr.g.node[-1].output[0]
+        return helper.make_graph(nodes, tag, [], [helper.make_tensor_value_info(f"{tag}_y", F, None)])
+
+    outer = [n for n in flat.graph.node if n not in inner] + [
+        helper.make_node("ReduceMax", ["lengths"], ["longest"], keepdims=0), _const("two", [2]),
+        helper.make_node("Squeeze", ["two"], ["two_s"]), helper.make_node("Less", ["longest", "two_s"], ["short"]),
+        helper.make_node("If", ["short"], ["y"], then_branch=branch_graph("t"), else_branch=branch_graph("e"))]
+    bad = _model(outer)
+    assert len(portability_problems(bad)) == 2
+    good = make_portable(bad)
+    assert portability_problems(good) == [] and [n.op_type for n in good.graph.node].count("If") == 1
+    x, lengths = _feeds()
+    for lens in (lengths, np.ones_like(lengths)):
+        np.testing.assert_array_equal(_run(good, x, lens), _run(bad, x, lens))
+
+
 def test_a_squeeze_if_on_a_data_condition_is_reported_not_rewritten() -> None:
     bad = _squeeze_if_graph(cond_from_shape=False)
     assert any(n.op_type == "If" for n in make_portable(bad).graph.node)  # only the exporter's own size test folds

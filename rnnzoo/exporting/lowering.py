@@ -58,7 +58,7 @@ def lowerable(node: Any, inits: dict[str, np.ndarray]) -> bool:
 
 
 def _node(op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> Any:
-    """A node named after its first output: unique in the model, and tract refuses duplicate node names."""
+    """A node named after its first output (unique in the model): runtime errors and profiles can name it."""
     from onnx import helper
 
     return helper.make_node(op, inputs, outputs, name=f"{outputs[0]}/{op}", **attrs)

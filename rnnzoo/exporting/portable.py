@@ -23,10 +23,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rnnzoo.exporting.graph import attribute, branch, producers, subgraphs, used_names
+from rnnzoo.exporting.graph import attribute, branch, local_names, producers, subgraphs, used_names
 
 if TYPE_CHECKING:
     import onnx
+
+Scopes = tuple["onnx.GraphProto", ...]  # a graph and the graphs enclosing it, innermost first
 
 
 def make_portable(proto: onnx.ModelProto) -> onnx.ModelProto:
@@ -40,31 +42,28 @@ def make_portable(proto: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def fold_squeeze_ifs(graph: onnx.GraphProto) -> int:
+def fold_squeeze_ifs(graph: onnx.GraphProto, enclosing: Scopes = ()) -> int:
     """Replace each squeeze-``If`` node of ``graph`` and its subgraphs in place; returns how many.
 
     Subgraphs first: rebuilding a node list copies its nodes, so a reference to
     a subgraph taken before its parent is rebuilt would edit a detached copy.
     """
-    folded = sum(fold_squeeze_ifs(sub) for node in graph.node for sub in subgraphs(node))
-    prod = producers(graph)
+    scopes = (graph, *enclosing)
+    folded = sum(fold_squeeze_ifs(sub, scopes) for node in graph.node for sub in subgraphs(node))
     new_nodes: list[Any] = []
     here = 0
     for node in graph.node:
-        squeeze = squeeze_if_replacement(node, prod, graph)
-        if squeeze is None:
-            new_nodes.append(node)
-            continue
-        new_nodes += squeeze
-        here += 1
+        squeeze = squeeze_if_replacement(node, scopes)
+        new_nodes += [node] if squeeze is None else squeeze
+        here += squeeze is not None
     if here:
         del graph.node[:]
         graph.node.extend(new_nodes)
     return folded + here
 
 
-def squeeze_if_replacement(node: onnx.NodeProto, prod: dict[str, Any], graph: onnx.GraphProto) -> list[Any] | None:
-    """The nodes that replace ``node`` when it is the exporter's squeeze-``If``, else ``None``.
+def squeeze_if_replacement(node: onnx.NodeProto, scopes: Scopes) -> list[Any] | None:
+    """The nodes that replace ``node`` (in ``scopes[0]``) when it is the exporter's squeeze-``If``, else ``None``.
 
     Pattern: ``If(Equal(Gather(Shape(x), k), 1))``, ``then``: ``Squeeze(x, [k])``
     (its axes from a ``Constant`` in the branch or the opset<13 attribute),
@@ -76,8 +75,8 @@ def squeeze_if_replacement(node: onnx.NodeProto, prod: dict[str, Any], graph: on
     squeeze = _single_squeeze(then_g) if then_g is not None else None
     if then_g is None or squeeze is None:
         return None
-    axes = _squeeze_axes(squeeze, then_g)
-    if axes is None or len(axes) != 1 or _tested_axis(node.input[0], squeeze.input[0], prod, graph) != axes[0]:
+    axes = _squeeze_axes(squeeze, (then_g, *scopes))
+    if axes is None or len(axes) != 1 or _tested_axis(node.input[0], squeeze.input[0], scopes) != axes[0]:
         return None
     hoisted = [n for n in then_g.node if n.op_type == "Constant"]
     out = onnx.NodeProto()
@@ -113,51 +112,58 @@ def _single_squeeze(g: onnx.GraphProto) -> onnx.NodeProto | None:
     return squeezes[0]
 
 
-def _squeeze_axes(squeeze: onnx.NodeProto, g: onnx.GraphProto) -> list[int] | None:
+def _squeeze_axes(squeeze: onnx.NodeProto, scopes: Scopes) -> list[int] | None:
     """The axes a ``Squeeze`` removes: its second input (opset 13+) or its ``axes`` attribute."""
     if len(squeeze.input) > 1 and squeeze.input[1]:
-        value = constant_value(squeeze.input[1], producers(g), g)
+        value = constant_value(squeeze.input[1], scopes)
         return None if value is None else [int(v) for v in value.reshape(-1)]
     axes = attribute(squeeze, "axes", None)
     return None if axes is None else [int(a) for a in axes]
 
 
-def _tested_axis(cond: str, x: str, prod: dict[str, Any], graph: onnx.GraphProto) -> int | None:
-    """``k`` when ``cond`` is ``Equal(Gather(Shape(x), k), 1)`` (either operand order), else ``None``."""
+def _tested_axis(cond: str, x: str, scopes: Scopes) -> int | None:
+    """``k`` when ``cond`` is ``Equal(Gather(Shape(x), k), 1)`` (either operand order) in ``scopes[0]``."""
+    prod = producers(scopes[0])
     equal = prod.get(cond)
     if equal is None or equal.op_type != "Equal":
         return None
     for size, one in (equal.input, reversed(equal.input)):
-        gather, const = prod.get(size), constant_value(one, prod, graph)
+        gather, const = prod.get(size), constant_value(one, scopes)
         if gather is None or gather.op_type != "Gather" or const is None or const.size != 1 or const.item() != 1:
             continue
         shape = prod.get(gather.input[0])
-        index = constant_value(gather.input[1], prod, graph)
+        index = constant_value(gather.input[1], scopes)
         if shape is not None and shape.op_type == "Shape" and shape.input[0] == x and not shape.attribute \
                 and index is not None and index.size == 1:
             return int(index.item())
     return None
 
 
-def constant_value(name: str, prod: dict[str, Any], graph: onnx.GraphProto) -> np.ndarray | None:
-    """The value of ``name`` when a ``Constant`` node or an initializer of ``graph`` defines it."""
+def constant_value(name: str, scopes: Scopes) -> np.ndarray | None:
+    """The value of ``name`` when the innermost scope defining it does so with a ``Constant`` or an initializer."""
     from onnx import numpy_helper
 
-    node = prod.get(name)
-    if node is not None and node.op_type == "Constant":
-        tensor = next((a.t for a in node.attribute if a.name == "value" and a.HasField("t")), None)
-        return None if tensor is None else numpy_helper.to_array(tensor)
-    init = next((i for i in graph.initializer if i.name == name), None)
-    return None if init is None else numpy_helper.to_array(init)
+    for graph in scopes:
+        node = producers(graph).get(name)
+        if node is not None:
+            tensor = next((a.t for a in node.attribute if a.name == "value" and a.HasField("t")), None)
+            return None if node.op_type != "Constant" or tensor is None else numpy_helper.to_array(tensor)
+        init = next((i for i in graph.initializer if i.name == name), None)
+        if init is not None:
+            return numpy_helper.to_array(init)
+        if name in local_names(graph):  # an input of this graph: not a constant
+            return None
+    return None
 
 
 def prune_dead_nodes(graph: onnx.GraphProto) -> int:
-    """Drop nodes of ``graph`` none of whose outputs is read (subgraphs' reads count); returns how many.
+    """Drop nodes of ``graph`` and its subgraphs none of whose outputs is read; returns how many.
 
     The squeeze-``If``'s size test is left unused by the fold. ONNX ops have no side effects, so an unread
-    node changes nothing; runtimes drop them too, this keeps the file as small as what runs.
+    node changes nothing; runtimes drop them too, this keeps the file as small as what runs. Subgraphs
+    first, for the reason given in :func:`fold_squeeze_ifs`.
     """
-    dropped = 0
+    dropped = sum(prune_dead_nodes(sub) for node in graph.node for sub in subgraphs(node))
     while True:
         read = used_names(graph) | {v.name for v in graph.output}
         keep = [n for n in graph.node if any(o in read for o in n.output if o) or not any(n.output)]
@@ -166,4 +172,3 @@ def prune_dead_nodes(graph: onnx.GraphProto) -> int:
         dropped += len(graph.node) - len(keep)
         del graph.node[:]
         graph.node.extend(keep)
-
