@@ -13,8 +13,12 @@ from onnx.reference import ReferenceEvaluator
 import rnnzoo
 from rnnzoo.data.builtin import sines
 from rnnzoo.deploy.runtime import make_session, run_session
+from rnnzoo.exporting.graph import all_graphs, all_nodes, branch
+from rnnzoo.exporting.graph_checks import portability_problems
 from rnnzoo.exporting.variants import (
+    FP16_FILE,
     INT8_FILE,
+    _to_fp16_weights,
     dequantize_rows,
     dequantized_float_model,
     quantize_int8_weights,
@@ -153,3 +157,88 @@ def test_quantize_rows_bounds_the_error_and_keeps_zeros() -> None:
     assert np.all(np.abs(dequantize_rows(q, scale) - w) <= scale / 2 + 1e-7)
     assert np.all(q[0, 3] == 0) and np.all(dequantize_rows(q, scale)[0, 3] == 0)
     assert set(np.abs(q).max(axis=2)[0].tolist()) == {0, 127}  # every non-zero row uses the full range
+
+
+def _own_inits(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
+    return {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+
+
+@pytest.mark.parametrize("name", ["rnn_classifier", "rnn_regressor"])
+def test_scan_body_weights_are_int8_in_the_body_and_the_body_stays_portable(exports, name) -> None:
+    """The lowered RNN's Scan body holds R^T itself: int8 codes, scales and Cast -> Mul all stay inside it."""
+    exp = exports[name]
+    proto = onnx.load(str(exp.folder / INT8_FILE))
+    onnx.checker.check_model(proto, full_check=True)
+    assert portability_problems(proto) == []  # no outer-scope reads in any Scan body
+    bodies = [branch(n, "body") for n in all_nodes(proto.graph) if n.op_type == "Scan"]
+    assert bodies
+    for body in bodies:
+        inits = _own_inits(body)
+        casts = [n for n in body.node if n.op_type == "Cast"]
+        assert casts and body.node[0].op_type == "Cast"  # dequantization first, then the step
+        for cast in casts:
+            assert inits[cast.input[0]].dtype == np.int8
+        scales = {n.input[1] for n in body.node if n.op_type == "Mul" and n.input[0] in {c.output[0] for c in casts}}
+        assert scales and scales <= set(inits)  # the body's own scales, not an outer value
+    for graph in all_graphs(proto.graph):
+        inits = _own_inits(graph)
+        scales = {n.input[1] for n in graph.node if n.op_type == "Mul"}
+        assert not [k for k, a in inits.items() if a.dtype == np.float32 and a.size >= 16 and k not in scales]
+    body_entries = [q for q in exp.card.variants["int8"]["quantized"] if q["used_by"] == ["MatMul"]]
+    assert body_entries and all(q["scale_axis"] == 1 and q["graph"].endswith("_step") for q in body_entries)
+
+
+def test_both_rnn_branches_dequantize_to_the_same_weights(exports, tmp_path) -> None:
+    """Per-column scales on the body's R^T group exactly like per-row scales on R: the same float weights."""
+    src = exports["rnn_classifier"].folder / "model.onnx"
+    for scales in ("row", "tensor"):
+        quantize_int8_weights(src, tmp_path / f"{scales}.onnx", scales=scales, compact=False)
+        dequant = dequantized_float_model(tmp_path / f"{scales}.onnx")
+        assert not [n.op_type for n in all_nodes(dequant.graph) if n.op_type == "Cast"]
+        inits = {k: a for g in all_graphs(dequant.graph) for k, a in _own_inits(g).items()}
+        rnns = [n for n in all_nodes(dequant.graph) if n.op_type == "RNN"]
+        bodies = [branch(n, "body") for n in all_nodes(dequant.graph) if n.op_type == "Scan"]
+        assert len(rnns) == len(bodies) == 1
+        (rt,) = [a for k, a in _own_inits(bodies[0]).items() if a.ndim == 2]
+        np.testing.assert_array_equal(rt, inits[rnns[0].input[2]][0].T)
+    # at run time: batch 8 x hidden 64 takes the Scan branch, batch 1 the fused one
+    x, _ = _inputs(batch=3)
+    x = np.concatenate([x, x[:, ::-1], -x])[:8]
+    lengths = np.array([9, 4, 1, 9, 7, 2, 9, 5])
+    int8 = exports["rnn_classifier"].folder / INT8_FILE
+    scan = run_session(make_session(int8), x, lengths)
+    fused = np.concatenate([run_session(make_session(int8), x[i:i + 1], lengths[i:i + 1]) for i in range(8)])
+    np.testing.assert_allclose(scan, fused, atol=1e-5, rtol=1e-5)
+    feeds = {"x": x, "lengths": lengths.astype(np.int64)}
+    dequant = dequantized_float_model(int8)
+    want = ort.InferenceSession(dequant.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)[0]
+    got_ref = ReferenceEvaluator(str(int8)).run(None, feeds)[0]  # type: ignore[index]
+    np.testing.assert_allclose(scan, want, atol=1e-6, rtol=1e-5)
+    np.testing.assert_allclose(got_ref, want, atol=1e-5, rtol=1e-4)
+
+
+def test_onnxruntime_folds_the_dequantization_inside_the_scan_body_too(exports, tmp_path) -> None:
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    opts.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(exports["rnn_classifier"].folder / INT8_FILE), opts, providers=["CPUExecutionProvider"])
+    optimized = onnx.load(str(tmp_path / "optimized.onnx"))
+    assert any(n.op_type == "Scan" for n in all_nodes(optimized.graph))
+    assert not [n.op_type for n in all_nodes(optimized.graph) if n.op_type in ("Cast", "DequantizeLinear")]
+    assert not [i.name for g in all_graphs(optimized.graph) for i in g.initializer
+                if i.data_type == onnx.TensorProto.INT8]
+
+
+def test_fp16_converts_the_scan_body_weights_inside_the_body(exports, tmp_path) -> None:
+    _to_fp16_weights(exports["rnn_classifier"].folder / "model.onnx", tmp_path / FP16_FILE)
+    proto = onnx.load(str(tmp_path / FP16_FILE))
+    onnx.checker.check_model(proto, full_check=True)
+    assert portability_problems(proto) == []
+    bodies = [branch(n, "body") for n in all_nodes(proto.graph) if n.op_type == "Scan"]
+    assert bodies and all(b.node[0].op_type == "Cast" for b in bodies)
+    for graph in all_graphs(proto.graph):
+        assert not [k for k, a in _own_inits(graph).items() if a.dtype == np.float32 and a.size >= 16]
+    x, lengths = _inputs(batch=3)
+    x, lengths = np.concatenate([x, x, x]), np.concatenate([lengths, lengths, lengths])  # 9 x 64: the Scan branch
+    fp32 = run_session(make_session(exports["rnn_classifier"].folder / "model.onnx"), x, lengths)
+    np.testing.assert_allclose(run_session(make_session(tmp_path / FP16_FILE), x, lengths), fp32, atol=1e-2)

@@ -6,7 +6,11 @@ RNN/LSTM/GRU layer, the linear head, attention projections) is stored as int8
 codes (symmetric, zero point 0, -127..127) with float32 scales, one per output
 row, or one per tensor where row scales would take the file over 0.3x of
 float32 (``scales="auto"``, small models), and turned back into float32 by
-``Cast -> Mul``. Compute stays float32. Why this and not onnxruntime's
+``Cast -> Mul``. Compute stays float32. Subgraphs are converted too: the
+``Scan`` body of a lowered plain RNN (rnnzoo.exporting.lowering) holds its
+own ``R^T``, and it gets its own codes, scales and ``Cast -> Mul`` at the
+start of the body, so the body still reads nothing from an outer scope; the
+fp16 file does the same with its ``Cast``. Why this and not onnxruntime's
 ``quantize_dynamic`` (measured with ``benchmarks/bench_int8.py``):
 
 * onnxruntime has an int8 recurrent kernel for ``LSTM`` only
@@ -105,6 +109,9 @@ def _row_axis(arr: np.ndarray, consumers: list[tuple[str, int]]) -> int:
     (axis 1); ``B`` is [dirs, 2*gates*hidden]: per direction (axis 0). A ``Gemm``
     ``B`` with ``transB=1`` (PyTorch's Linear) is [out, in] (axis 0); a
     ``MatMul`` right operand is [.., in, out] (last axis). Anything else: axis 0.
+    The ``R^T`` [in, out] a lowered RNN's ``Scan`` body multiplies by is such
+    a right operand: its columns are the rows of ``R``, so its scales are
+    exactly ``R``'s and both ``If`` branches dequantize to the same weights.
     """
     if arr.ndim == 1:
         return 0
@@ -144,10 +151,40 @@ def quantize_int8_weights(
 
 def _int8_weights_blob(src: Path, per_row: bool, min_elements: int, compact: bool) -> tuple[bytes, dict[str, Any]]:
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
 
     proto = onnx.load(str(src))
-    graph = proto.graph
+    quantized: list[dict[str, Any]] = []
+    kept_float: list[dict[str, Any]] = []
+    for graph in reversed(all_graphs(proto.graph)):  # deepest subgraphs first, the main graph last
+        done, kept = _int8_graph(graph, per_row, min_elements)
+        quantized[:0], kept_float[:0] = done, kept  # the card lists them main graph first, as all_graphs does
+    if compact:
+        constants_to_initializers(proto.graph)
+        compact_names(proto)
+    onnx.checker.check_model(proto)
+    info = {
+        "method": INT8_METHOD,
+        "weights": "int8 symmetric (zero point 0, codes -127..127), Cast -> Mul by a float32 scale",
+        "scales": "per_row" if per_row else "per_tensor",
+        "compute": "float32: onnxruntime folds Cast -> Mul into float32 constants when the session is created",
+        "quantized": quantized,
+        "kept_float": kept_float,
+        "names_compacted": compact,
+    }
+    return proto.SerializeToString(), info
+
+
+def _int8_graph(graph: Any, per_row: bool, min_elements: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Quantize ``graph``'s own float32 initializers in place; returns its card entries (quantized, kept float).
+
+    The codes, the scales and the ``Cast -> Mul`` that rebuilds each weight
+    go into the graph that held it, ahead of its nodes: a ``Scan`` body keeps
+    reading only what it holds (see rnnzoo.exporting.lowering), so it still
+    converts in runtimes that refuse outer-scope captures. A weight's
+    consumers are the nodes of ``graph`` and of the graphs nested in it.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
     consumers: dict[str, list[tuple[str, int]]] = {}
     for node in all_nodes(graph):
         for i, name in enumerate(node.input):
@@ -159,7 +196,7 @@ def _int8_weights_blob(src: Path, per_row: bool, min_elements: int, compact: boo
         if arr.dtype != np.float32 or arr.size < min_elements or init.name in graph_inputs:
             keep.append(init)
             if arr.dtype == np.float32:
-                kept_float.append({"name": init.name, "shape": list(arr.shape)})
+                kept_float.append({"name": init.name, "shape": list(arr.shape), "graph": graph.name})
             continue
         used_by = consumers.get(init.name, [])
         axis = _row_axis(arr, used_by) if per_row else None
@@ -174,26 +211,17 @@ def _int8_weights_blob(src: Path, per_row: bool, min_elements: int, compact: boo
             helper.make_node("Mul", [f"{init.name}__f", f"{init.name}__s"], [init.name]),
         ]
         quantized.append({"name": init.name, "shape": list(arr.shape), "scale_axis": axis,
-                          "used_by": sorted({op for op, _ in used_by})})
+                          "used_by": sorted({op for op, _ in used_by}), "graph": graph.name})
+    _replace(graph, keep, dequant + list(graph.node))
+    return quantized, kept_float
+
+
+def _replace(graph: Any, initializers: list[Any], nodes: list[Any]) -> None:
+    """Set ``graph``'s initializer and node lists (protobuf repeated fields have no plain assignment)."""
     del graph.initializer[:]
-    graph.initializer.extend(keep)
-    nodes = dequant + list(graph.node)
+    graph.initializer.extend(initializers)
     del graph.node[:]
     graph.node.extend(nodes)
-    if compact:
-        constants_to_initializers(graph)
-        compact_names(proto)
-    onnx.checker.check_model(proto)
-    info = {
-        "method": INT8_METHOD,
-        "weights": "int8 symmetric (zero point 0, codes -127..127), Cast -> Mul by a float32 scale",
-        "scales": "per_row" if per_row else "per_tensor",
-        "compute": "float32: onnxruntime folds Cast -> Mul into float32 constants when the session is created",
-        "quantized": quantized,
-        "kept_float": kept_float,
-        "names_compacted": compact,
-    }
-    return proto.SerializeToString(), info
 
 
 def compact_names(proto: Any) -> None:
@@ -262,13 +290,22 @@ def dequantized_float_model(int8_path: Path) -> Any:
     """The int8 model with its weights dequantized in numpy (float32 initializers, no Cast/Mul).
 
     Used to check that the int8 file computes exactly float32(q) * scale: the
-    two must give the same outputs in any runtime.
+    two must give the same outputs in any runtime. Every graph is rewritten,
+    subgraphs included; each dequantized weight stays in the graph that holds
+    its codes (a ``Scan`` body keeps its own weights).
     """
     import onnx
-    from onnx import numpy_helper
 
     proto = onnx.load(str(int8_path))
-    graph = proto.graph
+    for graph in reversed(all_graphs(proto.graph)):  # deepest subgraphs first, as the int8 file was written
+        _dequantize_graph(graph)
+    return proto
+
+
+def _dequantize_graph(graph: Any) -> None:
+    """Replace ``graph``'s own ``Cast(int8 initializer) -> Mul(scale initializer)`` pairs by float32 initializers."""
+    from onnx import numpy_helper
+
     inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     casts = {n.output[0]: n for n in graph.node if n.op_type == "Cast" and n.input[0] in inits
              and inits[n.input[0]].dtype == np.int8}
@@ -280,13 +317,8 @@ def dequantized_float_model(int8_path: Path) -> Any:
         new.append(numpy_helper.from_array(dequantize_rows(q, scale), mul.output[0]))
         drop_inits |= {cast.input[0], mul.input[1]}
         drop_nodes |= {id(cast), id(mul)}
-    kept_inits = [i for i in graph.initializer if i.name not in drop_inits]
-    kept_nodes = [n for n in graph.node if id(n) not in drop_nodes]
-    del graph.initializer[:]
-    graph.initializer.extend(kept_inits + new)
-    del graph.node[:]
-    graph.node.extend(kept_nodes)
-    return proto
+    _replace(graph, [i for i in graph.initializer if i.name not in drop_inits] + new,
+             [n for n in graph.node if id(n) not in drop_nodes])
 
 
 # ---------------------------------------------------------------- fp16
@@ -297,25 +329,24 @@ def _to_fp16_weights(src: Path, dst: Path) -> None:
 
     onnxruntime's CPU kernels for LSTM/GRU/RNN are float32 only, so casting
     the compute to float16 would not run; storage is where the edge win is.
+    Subgraph weights (a ``Scan`` body's ``R^T``) too, each with its ``Cast``
+    at the start of its own graph, so a body still reads nothing from outside.
     """
     import onnx
     from onnx import helper, numpy_helper
 
     proto = onnx.load(str(src))
-    graph, casts, keep = proto.graph, [], []
-    for init in graph.initializer:
-        arr = numpy_helper.to_array(init)
-        if arr.dtype != np.float32 or arr.size < 16:
-            keep.append(init)
-            continue
-        keep.append(numpy_helper.from_array(arr.astype(np.float16), f"{init.name}__fp16"))
-        casts.append(helper.make_node("Cast", [f"{init.name}__fp16"], [init.name], to=onnx.TensorProto.FLOAT,
-                                      name=f"{init.name}__cast"))
-    del graph.initializer[:]
-    graph.initializer.extend(keep)
-    nodes = casts + list(graph.node)
-    del graph.node[:]
-    graph.node.extend(nodes)
+    for graph in reversed(all_graphs(proto.graph)):  # deepest subgraphs first
+        casts, keep = [], []
+        for init in graph.initializer:
+            arr = numpy_helper.to_array(init)
+            if arr.dtype != np.float32 or arr.size < 16:
+                keep.append(init)
+                continue
+            keep.append(numpy_helper.from_array(arr.astype(np.float16), f"{init.name}__fp16"))
+            casts.append(helper.make_node("Cast", [f"{init.name}__fp16"], [init.name], to=onnx.TensorProto.FLOAT,
+                                          name=f"{init.name}__cast"))
+        _replace(graph, keep, casts + list(graph.node))
     onnx.checker.check_model(proto)
     atomic_write(dst, lambda p: p.write_bytes(proto.SerializeToString()))
 
