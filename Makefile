@@ -16,7 +16,7 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt $(PLUGINS)
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) -e ".[torch,plot,real,dev]"
+	$(PIP) -e ".[torch,plot,real,dev,openvino,tract]"
 	@for p in $(dir $(PLUGINS)); do echo "installing plugin $$p"; $(PIP) -e "$$p" || exit 1; done
 	touch $(STAMP)
 

@@ -21,13 +21,15 @@ from rnnzoo.core.plugins import list_plugins
 from rnnzoo.core.registry import (
     create_model,
     get_dataset_spec,
+    get_runtime,
     get_spec,
     list_datasets,
     list_models,
+    list_runtimes,
     load_dataset,
     registered_by,
 )
-from rnnzoo.core.specs import DatasetSpec, ModelSpec, Tolerance
+from rnnzoo.core.specs import DatasetSpec, ModelSpec, RuntimeSpec, Tolerance
 from rnnzoo.errors import (
     BusyError,
     CheckpointError,
@@ -41,6 +43,7 @@ from rnnzoo.errors import (
     RnnzooError,
     UnknownDatasetError,
     UnknownModelError,
+    UnknownRuntimeError,
 )
 
 _LAZY = {
@@ -70,7 +73,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "BusyError", "CheckpointError", "DataError", "DatasetSpec", "DuplicateNameError", "ExportError",
     "InvalidHyperparameterError", "MissingDependencyError", "ModelSpec", "ParityError",
-    "PluginError", "RnnzooError", "Tolerance", "UnknownDatasetError", "UnknownModelError",
-    "__version__", "create_model", "get_dataset_spec", "get_spec", "hookimpl", "hookspec",
-    "list_datasets", "list_models", "list_plugins", "load_dataset", "registered_by", *_LAZY,
+    "PluginError", "RnnzooError", "RuntimeSpec", "Tolerance", "UnknownDatasetError", "UnknownModelError",
+    "UnknownRuntimeError", "__version__", "create_model", "get_dataset_spec", "get_runtime", "get_spec", "hookimpl",
+    "hookspec", "list_datasets", "list_models", "list_plugins", "list_runtimes", "load_dataset", "registered_by",
+    *_LAZY,
 ]

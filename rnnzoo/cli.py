@@ -59,8 +59,7 @@ def _schedules() -> Iterable[str]:
 
 def _predict_variants() -> Iterable[str]:
     """The files ``predict`` can run: the float32 graph and the variants the exporter writes (not streaming)."""
-    from rnnzoo.deploy.card import MODEL_FILE
-    from rnnzoo.exporting.variants import FP16_FILE, INT8_FILE
+    from rnnzoo.deploy.card import FP16_FILE, INT8_FILE, MODEL_FILE
 
     return (MODEL_FILE, INT8_FILE, FP16_FILE)
 
@@ -251,8 +250,13 @@ def _check_before_launch(task: str, dataset: str, config: dict[str, Any]) -> Non
     from rnnzoo.training.config import make_config
     from rnnzoo.training.trainer import resolve_data
 
-    make_config(config)
+    cfg = make_config(config)
     resolve_data(dataset, task)
+    if cfg.out_dir:  # a busy or unwritable run folder, before any worker starts
+        from rnnzoo.core.locks import exclusive
+
+        with exclusive(Path(cfg.out_dir) / ".rnnzoo.lock", f"run folder {cfg.out_dir}"):
+            pass
 
 
 def _torchrun(nproc: int) -> int:
@@ -310,22 +314,38 @@ def export_cmd(checkpoint: str, out_dir: str | None, opset: int, no_int8: bool, 
 @main.command()
 @click.argument("folder", type=click.Path())
 @click.option("--no-parity", is_flag=True, help="Skip the PyTorch comparison (no torch needed).")
+@click.option("--runtime", "runtimes", metavar="NAME[,NAME]|all",
+              help="Also run the stored test data in these inference runtimes (`all`: every installed one).")
 @click.option("--json", "as_json", is_flag=True)
 @_friendly
-def verify(folder: str, no_parity: bool, as_json: bool) -> None:
+def verify(folder: str, no_parity: bool, runtimes: str | None, as_json: bool) -> None:
     """Re-check an export FOLDER: hashes, onnx.checker, test_data_set_*, parity vs its checkpoint."""
     from rnnzoo.exporting.verify import verify as run
 
-    report = run(folder, parity=False if no_parity else None)
+    report = run(folder, parity=False if no_parity else None, runtimes=runtimes)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:
+        for row in report.get("runtimes", []):
+            click.echo(f"  {_runtime_line(row)}")
         for p in report["problems"]:
             click.echo(f"  ! {p}")
         extra = f"; {report['parity']['summary']}" if "parity" in report else ""
         click.echo(f"{folder}: {'ok' if report['passed'] else 'FAILED'}{extra}")
     if not report["passed"]:
         sys.exit(1)
+
+
+def _runtime_line(row: dict[str, Any]) -> str:
+    """``runtime openvino 2026.4.1: ok, max abs 1.2e-07 over 1 case`` (or skipped/FAILED and why)."""
+    head = f"runtime {row['runtime']} {row['version'] or '(not installed)'}:"
+    if row["skipped"]:
+        return f"{head} skipped ({row['skipped']})"
+    if not row["loads"]:
+        return f"{head} FAILED ({row['error']})"
+    n = len(row["cases"])
+    diff = f"max abs {row['max_abs']:.1e}" if row["max_abs"] is not None else "no comparable output"
+    return f"{head} {'ok' if row['passed'] else 'FAILED'}, {diff} over {n} case{'s' * (n != 1)}"
 
 
 @main.command()

@@ -23,6 +23,10 @@ class UnknownDatasetError(UnknownModelError):
     """No registered dataset has this name."""
 
 
+class UnknownRuntimeError(UnknownModelError):
+    """No registered inference runtime has this name."""
+
+
 class PluginError(RnnzooError):
     """A plugin failed to import, registered something malformed or clashed."""
 

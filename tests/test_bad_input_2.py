@@ -363,3 +363,60 @@ def test_a_plugin_model_with_the_wrong_output_width_fails_before_training() -> N
     with pytest.raises(PluginError,
                        match=r"acme_wide \(from acme-wide\): forward returned \[2, 8\], expected \[2, 4\]"):
         rnnzoo.train("acme_wide", sines(n=40, max_len=16), epochs=1, quiet=True)
+
+
+def test_a_card_that_records_a_failed_check_fails_verify_and_is_not_served(exported: Path, files: Path,
+                                                                            tmp_path: Path) -> None:
+    work = tmp_path / "exp"
+    shutil.copytree(exported, work)
+    _edit_card(work, lambda c: c["parity"]["cases"][0].update(passed=False, max_abs=float("inf")))
+    report = rnnzoo.verify(work, parity=False)
+    assert not report["passed"] and any("parity FAILED" in p for p in report["problems"])
+    with pytest.raises(ExportError, match="is a failed export"):
+        rnnzoo.predict(work, files / "ok.npz")
+
+
+def test_a_failed_export_never_deletes_a_users_dot_failed_folder(exported: Path, tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    import rnnzoo.exporting.parity
+    from rnnzoo.deploy.compare import Case, ParityReport
+
+    (tmp_path / "exp.failed").mkdir()
+    (tmp_path / "exp.failed" / "notes.txt").write_text("mine")
+    failed = ParityReport("gru_classifier", 1e-4, 1e-3, [Case("simulated", "onnxruntime", [1], 1.0, 1.0, False)])
+    monkeypatch.setattr(rnnzoo.exporting.parity, "check_parity", lambda *a, **k: failed)
+    with pytest.raises(ExportError, match="not an rnnzoo export folder"):
+        rnnzoo.export(rnnzoo.load_checkpoint(exported / "checkpoint.safetensors"), tmp_path / "exp",
+                      int8=False, fp16=False)
+    assert (tmp_path / "exp.failed" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(("variable", "call"), [
+    ("RNNZOO_MAX_PARAMETERS", lambda f: rnnzoo.create_model("gru_classifier", input_size=2, output_size=2)),
+    ("RNNZOO_MAX_INPUT_BYTES", lambda f: rnnzoo.load_file(f / "ok.npz", task="regression")),
+])
+def test_a_malformed_limit_in_the_environment_is_named(files: Path, monkeypatch, variable: str,
+                                                       call: Callable[[Path], object]) -> None:
+    monkeypatch.setenv(variable, "4GiB")
+    with pytest.raises((InvalidHyperparameterError, DataError), match=f"{variable}='4GiB' is not a whole number"):
+        call(files)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda c: c["checks"].update(problems=5), "section 'checks' is malformed"),
+    (lambda c: c["parity"]["cases"][0].update(passed="no"), "section 'parity' is malformed"),
+    (lambda c: c.pop("card_sha256"), "has no card_sha256: it was written before rnnzoo recorded one"),
+])
+def test_card_sections_of_the_wrong_type_are_refused_when_read(exported: Path, tmp_path: Path,
+                                                              edit: Callable[[dict], object], message: str) -> None:
+    from rnnzoo.deploy.card import content_digest
+
+    work = tmp_path / "exp"
+    shutil.copytree(exported, work)
+    card = json.loads((work / "card.json").read_text())
+    edit(card)
+    if "card_sha256" in card:
+        card["card_sha256"] = content_digest(card)  # a careful editor: only the types are wrong
+    (work / "card.json").write_text(json.dumps(card))
+    with pytest.raises(ExportError, match=message):
+        rnnzoo.verify(work, parity=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 
 
@@ -25,3 +26,15 @@ def did_you_mean(names: str | Iterable[str], known: Iterable[str], n: int = 3) -
     # best match first, as difflib ranks them
     close = list(dict.fromkeys(c for w in wanted for c in difflib.get_close_matches(w, pool, n=n, cutoff=0.5)))
     return f" Did you mean: {', '.join(close)}?" if close else ""
+
+
+def env_int(name: str, default: int, error: type[Exception]) -> int:
+    """A positive integer limit from the environment; a malformed value is ``error`` naming the variable."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        raise error(f"{name}={raw!r} is not a whole number (write e.g. {name}={default})") from None
+    return positive_int(name, value, error)

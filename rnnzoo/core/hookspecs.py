@@ -6,7 +6,7 @@ A plugin is a module named by an entry point in the ``rnnzoo`` group::
     my_models = "my_package.rnnzoo_plugin"
 
 and that module implements one or more of the hooks below, marked with
-:data:`hookimpl`. rnnzoo's own six models and its datasets are registered
+:data:`hookimpl`. rnnzoo's own six models, its datasets and its runtimes are registered
 through exactly this mechanism (see rnnzoo's ``pyproject.toml``).
 """
 
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from rnnzoo.core.specs import DatasetSpec, ModelSpec
+    from rnnzoo.core.specs import DatasetSpec, ModelSpec, RuntimeSpec
 
 PROJECT = "rnnzoo"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -48,4 +48,16 @@ def rnnzoo_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
     touch the network: generate the data, or read it from files that ship in
     an installed package. Same validation and isolation rules as
     :func:`rnnzoo_register_models`.
+    """
+
+
+@hookspec
+def rnnzoo_register_runtimes(register: Callable[[RuntimeSpec], None]) -> None:
+    """Register inference runtimes that run an exported ``model.onnx`` (``rnnzoo verify --runtime``).
+
+    Called once, the first time rnnzoo needs the runtime registry. Call
+    ``register(rnnzoo.RuntimeSpec(...))`` once per runtime. Registering must
+    not import the runtime itself: a runtime that is not installed is still
+    listed, and its ``available()`` says why it cannot run. Same validation
+    and isolation rules as :func:`rnnzoo_register_models`.
     """

@@ -79,10 +79,11 @@ class ModelMeta:
         """Validate and build; anything wrong is ``error`` naming ``where`` and the field."""
         if not isinstance(data, dict):
             raise error(f"{where}: rnnzoo metadata is not a JSON object; the file was edited")
-        missing = [k for k in ("model", "task", "input_size", "output_size", "hparams") if k not in data]
+        missing = [k for k in ("format_version", "model", "task", "input_size", "output_size", "hparams")
+                   if k not in data]
         if missing:
             raise error(f"{where}: metadata is missing {', '.join(missing)}; the file was edited")
-        version = data.get("format_version", FORMAT_VERSION)
+        version = data["format_version"]
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise error(f"{where}: format_version {version!r} is not a valid format; the file was edited")
         if version > FORMAT_VERSION:
@@ -111,6 +112,12 @@ def _problems(meta: ModelMeta) -> list[str]:
             for k in ("input_size", "output_size", "world_size") if not is_positive_int(getattr(meta, k))]
     if not isinstance(meta.hparams, Mapping):
         bad.append(f"hparams of the wrong type (got {type(meta.hparams).__name__}, need a mapping)")
+    if not isinstance(meta.config, Mapping):
+        bad.append(f"config of the wrong type (got {type(meta.config).__name__}, need a mapping)")
+    bad += [f"{k} of the wrong type (got {getattr(meta, k)!r}, need text)" for k in ("dataset", "data_sha256")
+            if getattr(meta, k) is not None and not isinstance(getattr(meta, k), str)]
+    if meta.epochs_run is not None and (isinstance(meta.epochs_run, bool) or not isinstance(meta.epochs_run, int)):
+        bad.append(f"epochs_run of the wrong type (got {meta.epochs_run!r}, need an int)")
     if not isinstance(meta.per_step, bool):
         bad.append(f"per_step of the wrong type (got {meta.per_step!r}, need true or false)")
     bad += _name_problems("label_names", meta.label_names, meta.output_size if meta.task == "classification" else None)

@@ -27,7 +27,7 @@ from typing import Any
 import pluggy
 
 from rnnzoo.core import hookspecs
-from rnnzoo.core.specs import DatasetSpec, ModelSpec
+from rnnzoo.core.specs import DatasetSpec, ModelSpec, RuntimeSpec
 from rnnzoo.errors import DuplicateNameError, PluginError
 
 GROUP = "rnnzoo"
@@ -48,6 +48,7 @@ class PluginRecord:
     errors: list[str] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
     datasets: list[str] = field(default_factory=list)
+    runtimes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -59,6 +60,7 @@ class Catalog:
 
     models: dict[str, ModelSpec] = field(default_factory=dict)
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
+    runtimes: dict[str, RuntimeSpec] = field(default_factory=dict)
     owners: dict[tuple[str, str], PluginRecord] = field(default_factory=dict)
     duplicates: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     records: list[PluginRecord] = field(default_factory=list)
@@ -69,6 +71,11 @@ class Catalog:
 
     def owner(self, kind: str, name: str) -> PluginRecord | None:
         return self.owners.get((kind, name))
+
+    def table(self, kind: str) -> dict[str, Any]:
+        """The specs of one kind ("model", "dataset" or "runtime") by name."""
+        tables: dict[str, dict[str, Any]] = {"model": self.models, "dataset": self.datasets, "runtime": self.runtimes}
+        return tables[kind]
 
 
 _lock = threading.Lock()
@@ -219,6 +226,7 @@ def _collect(pm: pluggy.PluginManager, cat: Catalog, rec: PluginRecord) -> None:
 
     _call_hook(pm, "rnnzoo_register_models", rec, sink_for("model", ModelSpec))
     _call_hook(pm, "rnnzoo_register_datasets", rec, sink_for("dataset", DatasetSpec))
+    _call_hook(pm, "rnnzoo_register_runtimes", rec, sink_for("runtime", RuntimeSpec))
     if rec.status == "error":
         return  # all or nothing per plugin: never half a plugin
     for kind, spec in staged:
@@ -226,7 +234,7 @@ def _collect(pm: pluggy.PluginManager, cat: Catalog, rec: PluginRecord) -> None:
 
 
 def _add(cat: Catalog, rec: PluginRecord, kind: str, spec: Any) -> None:
-    table: dict[str, Any] = cat.models if kind == "model" else cat.datasets
+    table = cat.table(kind)
     key = (kind, spec.name)
     first = cat.owners.get(key)
     if first is not None or key in cat.duplicates:
@@ -245,7 +253,7 @@ def _add(cat: Catalog, rec: PluginRecord, kind: str, spec: Any) -> None:
         return
     table[spec.name] = spec
     cat.owners[key] = rec
-    (rec.models if kind == "model" else rec.datasets).append(spec.name)
+    {"model": rec.models, "dataset": rec.datasets, "runtime": rec.runtimes}[kind].append(spec.name)
 
 
 def _report(cat: Catalog, strict: bool) -> None:

@@ -13,8 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from rnnzoo.core.checks import did_you_mean, positive_int
 from rnnzoo.core.plugins import PluginRecord, catalog
-from rnnzoo.core.specs import DatasetSpec, ModelSpec
-from rnnzoo.errors import InvalidHyperparameterError, PluginError, UnknownDatasetError, UnknownModelError
+from rnnzoo.core.specs import DatasetSpec, ModelSpec, RuntimeSpec
+from rnnzoo.errors import (
+    InvalidHyperparameterError,
+    PluginError,
+    UnknownDatasetError,
+    UnknownModelError,
+    UnknownRuntimeError,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -122,3 +128,21 @@ def load_dataset(name: str, **kwargs: Any) -> SequenceDataset:
 def _owner_text(kind: str, name: str) -> str:
     owner = catalog().owner(kind, name)
     return f"{owner.distribution} (plugin {owner.name})" if owner else "an unknown plugin"
+
+
+def list_runtimes(pattern: str | list[str] = "*") -> list[str]:
+    """Names of registered inference runtimes matching shell wildcard(s), installed or not."""
+    patterns = [pattern] if isinstance(pattern, str) else list(pattern)
+    return sorted(n for n in catalog().runtimes if any(fnmatch.fnmatchcase(n, p) for p in patterns))
+
+
+def get_runtime(name: str) -> RuntimeSpec:
+    """The registered :class:`RuntimeSpec` called ``name``."""
+    catalog().raise_if_duplicate("runtime", name)
+    table = catalog().runtimes
+    if name not in table:
+        raise UnknownRuntimeError(
+            f"unknown runtime {name!r}.{did_you_mean(name, sorted(table))} Registered runtimes: "
+            f"{', '.join(sorted(table)) or 'none'}; or install the plugin that provides it."
+        )
+    return table[name]

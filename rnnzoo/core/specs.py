@@ -17,6 +17,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from rnnzoo.errors import PluginError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
     import torch
 
     from rnnzoo.data.dataset import SequenceDataset
@@ -103,3 +106,38 @@ class DatasetSpec:
         _check_common("dataset", self.name, self.task, self.description)
         if not callable(self.load):
             raise PluginError(f"dataset {self.name!r}: load must be callable")
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    """One registrable inference runtime that can run an exported ``model.onnx``.
+
+    ``load(path, threads)`` returns ``run(x, lengths)``: ``x`` float32
+    ``[batch, time, features]``, ``lengths`` int64 ``[batch]``, returning the
+    graph's first output as a numpy array (``threads=None``: the runtime's
+    default). ``version()`` is the installed runtime's version and raises
+    ``ImportError`` when it is not installed. ``available()`` is ``None``
+    when the runtime can be used, else the reason it cannot (e.g. how to
+    install it). Import the runtime inside these functions, never at module
+    level, so listing runtimes stays fast and works without them.
+    ``limitations`` is a note for users (ops or shapes it does not support).
+    """
+
+    name: str
+    description: str
+    load: Callable[[Path, int | None], Callable[[np.ndarray, np.ndarray], np.ndarray]]
+    version: Callable[[], str]
+    available: Callable[[], str | None]
+    limitations: str = ""
+
+    def __post_init__(self) -> None:
+        name = self.name
+        if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+            raise PluginError(f"runtime name {name!r} is invalid: use lowercase [a-z0-9_]+")
+        if not isinstance(self.description, str) or not self.description.strip() or not _printable(self.description):
+            raise PluginError(f"runtime {name!r}: description must be one non-empty line of printable text")
+        for attr in ("load", "version", "available"):
+            if not callable(getattr(self, attr)):
+                raise PluginError(f"runtime {name!r}: {attr} must be callable, got {getattr(self, attr)!r}")
+        if not isinstance(self.limitations, str) or not _printable(self.limitations):
+            raise PluginError(f"runtime {name!r}: limitations must be one line of printable text")

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnzoo.core.checks import env_int
 from rnnzoo.core.specs import TASKS
 from rnnzoo.data.dataset import SequenceDataset, pad
 from rnnzoo.errors import DataError
@@ -126,9 +127,7 @@ def _open_npz(p: Path) -> dict[str, np.ndarray]:
 
 def _check_npz_size(p: Path, archive: np.lib.npyio.NpzFile) -> None:
     """Declared shape x dtype of every member, read from the .npy headers, against a limit the user can raise."""
-    import os
-
-    limit = int(os.environ.get(MAX_INPUT_BYTES_ENV, _MAX_INPUT_BYTES))
+    limit = env_int(MAX_INPUT_BYTES_ENV, _MAX_INPUT_BYTES, DataError)
     total, zf = 0, archive.zip
     assert zf is not None, "an open NpzFile has its zip"
     for member in zf.namelist():

@@ -18,11 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from rnnzoo.core.meta import ModelMeta
-from rnnzoo.deploy.compare import Case, ParityReport
+from rnnzoo.deploy.compare import Case, ParityReport, _case
 from rnnzoo.errors import ExportError
 
 CARD_FILE = "card.json"
 MODEL_FILE = "model.onnx"
+INT8_FILE, FP16_FILE = "model.int8.onnx", "model.fp16.onnx"
+STREAM_FILE = "model.streaming.onnx"
+CHECKPOINT_FILE = "checkpoint.safetensors"
 HEADER_PREFIX = "rnnzoo."  # the card's flat keys, the same as the ONNX file's metadata_props
 DIGEST_KEY = "card_sha256"  # of the card's own content: a hand-edited tolerance or label list is detected
 _MAX_CARD_BYTES = 64 << 20
@@ -61,7 +64,7 @@ class StreamingSection:
     def from_json(cls, data: dict[str, Any]) -> StreamingSection:
         check = data["check"]
         return cls(data["file"], list(data["state_inputs"]), [list(s) for s in data["state_shapes"]],
-                   [Case(**c) for c in check["cases"]])
+                   [_case(c) for c in check["cases"]])
 
 
 @dataclass
@@ -86,23 +89,18 @@ class ExportCard:
     @property
     def failures(self) -> list[str]:
         """Why ``passed`` is False, one line a reason."""
+        return self.recorded_failures + (["parity was not checked"] if self.parity is None else [])
+
+    @property
+    def recorded_failures(self) -> list[str]:
+        """The checks this card records as failed (an export made without validation records none)."""
         out = [f"graph check: {p}" for p in self.checks.problems]
-        if self.parity is None:
-            out.append("parity was not checked")
-        elif not self.parity.passed:
+        if self.parity is not None and not self.parity.passed:
             out.append(self.parity.summary)
         if self.streaming is not None and not self.streaming.passed:
             bad = [f"{c.name} (max abs {c.max_abs:.3g})" for c in self.streaming.cases if not c.passed]
             out.append(f"streaming graph differs from the whole sequence: {', '.join(bad) or 'no cases'}")
         return out
-
-    @property
-    def task(self) -> str:
-        return self.meta.task
-
-    @property
-    def label_names(self) -> tuple[str, ...] | None:
-        return self.meta.label_names
 
     digest_ok: bool = True  # False when card.json was edited after export (read back by from_json)
 
@@ -131,7 +129,7 @@ class ExportCard:
         meta = ModelMeta.from_json(data.get("source_metadata"), f"{where} source_metadata", ExportError)
         section = "checks"
         try:
-            checks = GraphChecks(**data["checks"])
+            checks = _typed(GraphChecks(**data["checks"]))
             section = "variants"
             variants = _variants(data.get("variants", {}))
             section = "streaming"
@@ -143,7 +141,10 @@ class ExportCard:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ExportError(f"{where}: section {section!r} is malformed ({exc!r}); re-export the model") from exc
         header = {k: v for k, v in data.items() if k.startswith(HEADER_PREFIX)}
-        digest_ok = data.get(DIGEST_KEY) == content_digest(data)
+        if DIGEST_KEY not in data:
+            raise ExportError(f"{where} has no {DIGEST_KEY}: it was written before rnnzoo recorded one, or edited; "
+                              "re-export the model")
+        digest_ok = data[DIGEST_KEY] == content_digest(data)
         return cls(header, meta, checks, variants, streaming, parity, seconds, dict(files), digest_ok)
 
 
@@ -178,6 +179,15 @@ def _json_default(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()
     return str(obj)
+
+
+def _typed(checks: GraphChecks) -> GraphChecks:
+    """A hand-edited section of the wrong types fails reading the card, not deep inside verify."""
+    if not isinstance(checks.problems, list) or not all(isinstance(p, str) for p in checks.problems):
+        raise TypeError("problems must be a list of strings")
+    if not isinstance(checks.fused_nodes, dict) or not isinstance(checks.io_shapes, dict):
+        raise TypeError("fused_nodes and io_shapes must be objects")
+    return checks
 
 
 def _variants(data: object) -> dict[str, dict[str, Any]]:

@@ -20,6 +20,15 @@ class Case:
     passed: bool
 
 
+def _case(data: dict[str, Any]) -> Case:
+    """A case read back from a card; wrong types (``"passed": "no"``) are refused, not taken as truthy."""
+    case = Case(**data)
+    if not isinstance(case.passed, bool) or not isinstance(case.name, str) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in (case.max_abs, case.max_rel)):
+        raise TypeError(f"case {data!r} has fields of the wrong type")
+    return case
+
+
 def compare(name: str, runtime: str, got: np.ndarray, want: np.ndarray, atol: float, rtol: float) -> Case:
     """Element-wise |got - want| <= atol + rtol * |want|.
 
@@ -75,5 +84,5 @@ class ParityReport:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ParityReport:
         """The report back from a card's ``parity`` section (``passed`` and ``summary`` are recomputed)."""
-        cases = [Case(**c) for c in data["cases"]]
+        cases = [_case(c) for c in data["cases"]]
         return cls(str(data["model"]), float(data["atol"]), float(data["rtol"]), cases, float(data["seconds"]))

@@ -35,6 +35,8 @@ def predict(folder: str | Path, data: str | Path, out: str | Path | None = None,
     if not card.digest_ok:
         raise ExportError(f"{folder}: {CARD_FILE} differs from its digest (edited after export?); re-export, "
                           f"or run `rnnzoo verify {folder}`")
+    if card.recorded_failures:
+        raise ExportError(f"{folder} is a failed export ({card.recorded_failures[0]}); it is not served")
     meta = card.meta
     names = list(meta.feature_names) if meta.feature_names else None
     input_size, files = meta.input_size, card.files

@@ -59,7 +59,7 @@ def check_hashes(folder: str | Path, card: ExportCard) -> list[str]:
     if MODEL_FILE not in listed:
         bad.append(f"{MODEL_FILE}: not listed in {CARD_FILE} (edited card?)")
     for path in sorted(Path(folder).rglob("*")):
-        rel = str(path.relative_to(folder))
+        rel = path.relative_to(folder).as_posix()
         hidden = any(part.startswith(".") for part in Path(rel).parts)
         if path.is_file() and path.suffix in _USED_SUFFIXES and not hidden and rel not in listed:
             bad.append(f"{rel}: not listed in {CARD_FILE} (added after export?)")

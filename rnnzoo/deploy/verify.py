@@ -37,7 +37,9 @@ def _has_external_data(graph: Any) -> bool:
     """Whether any tensor, in the graph or its subgraphs (If/Scan/Loop bodies), lives in another file."""
     import onnx
 
-    tensors = [*graph.initializer, *(a.t for n in graph.node for a in n.attribute if a.HasField("t"))]
+    tensors = [*graph.initializer, *(s.values for s in graph.sparse_initializer),
+               *(a.t for n in graph.node for a in n.attribute if a.HasField("t")),
+               *(t for n in graph.node for a in n.attribute for t in a.tensors)]
     if any(t.data_location == onnx.TensorProto.EXTERNAL for t in tensors):
         return True
     subgraphs = [g for n in graph.node for a in n.attribute for g in (*([a.g] if a.HasField("g") else []), *a.graphs)]
@@ -60,7 +62,7 @@ def verify_files(folder: str | Path, card: ExportCard | None = None, tolerance: 
     if problems:
         report["passed"] = False
         return report
-    problems += [f"export check: {p}" for p in card.checks.problems]
+    problems += [f"export check: {f}" for f in card.recorded_failures]
     for name in sorted(f for f in card.files if f.endswith(".onnx")):
         check_onnx(folder / name)
     tol = tolerance if tolerance is not None else card.parity

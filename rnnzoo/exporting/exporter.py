@@ -39,7 +39,7 @@ from rnnzoo.data.split import validation_data
 from rnnzoo.deploy.card import CARD_FILE, MODEL_FILE, ExportCard
 from rnnzoo.deploy.runtime import sha256
 from rnnzoo.errors import ExportError, ParityError
-from rnnzoo.exporting.folder import resolve_target, staged_folder
+from rnnzoo.exporting.folder import check_replaceable, resolve_target, staged_folder
 from rnnzoo.exporting.graph_checks import static_checks
 from rnnzoo.exporting.iospec import IoSpec
 from rnnzoo.exporting.lowering import lower_recurrent
@@ -101,6 +101,7 @@ def export(
 def _set_aside(folder: Path, target: Path, card: ExportCard) -> None:
     """Move a failed export to ``<target>.failed`` and raise; the previous export stays as it was."""
     failed = target.with_name(target.name + ".failed")
+    check_replaceable(failed)  # an earlier failed export may go, a folder of the user's never
     shutil.rmtree(failed, ignore_errors=True)
     os.replace(folder, failed)
     raise ParityError(f"{target}: {'; '.join(card.failures)}. {target} is unchanged; the failed export is in "
@@ -140,20 +141,13 @@ def _write_folder(
 def write_card(folder: Path, card: ExportCard) -> None:
     """card.json with the sha256 of every file in the folder, so edits are detectable."""
     card.files = {
-        str(p.relative_to(folder)): sha256(p)
+        p.relative_to(folder).as_posix(): sha256(p)
         for p in sorted(folder.rglob("*")) if p.is_file() and p.name != CARD_FILE
         and not p.name.startswith(".")
     }
-    text = json.dumps(card.to_json(), indent=2, default=_json_default)
+    text = json.dumps(card.to_json(), indent=2)
     atomic_write(folder / CARD_FILE, lambda p: p.write_text(text, encoding="utf-8"))
 
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    return str(obj)
 
 
 def resolve_source(source: Any) -> tuple[NormalizedModel, ModelMeta]:

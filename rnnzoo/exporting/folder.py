@@ -50,7 +50,7 @@ def staged_folder(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     with exclusive(target.parent / f".{target.name}.lock", f"export folder {target}"):
         _recover(target)
-        _check_replaceable(target)
+        check_replaceable(target)
         stage = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".export", dir=target.parent))
         os.chmod(stage, 0o777 & ~current_umask())  # mkdtemp makes it private; an export is meant to be shared
         try:
@@ -70,7 +70,7 @@ def _swap(stage: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _check_replaceable(target: Path) -> None:
+def check_replaceable(target: Path) -> None:
     if not target.exists():
         return
     if not target.is_dir():

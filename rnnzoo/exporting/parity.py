@@ -20,6 +20,7 @@ from rnnzoo.deploy.runtime import make_session, run_session
 from rnnzoo.errors import ParityError
 from rnnzoo.exporting.iospec import LONG as LONG  # the long parity cases' length (tests read it here)
 from rnnzoo.exporting.iospec import IoSpec
+from rnnzoo.runtimes.reference import reference_rnn as _reference_rnn  # onnx.reference plus RNN Relu
 
 
 def parity_inputs(
@@ -35,26 +36,6 @@ def _reference_runner(path: Path) -> Any:
 
     ref = ReferenceEvaluator(str(path), new_ops=[_reference_rnn()])
     return lambda x, lengths: ref.run(None, {"x": x, "lengths": lengths})[0]  # type: ignore[index]
-
-
-def _reference_rnn() -> type:
-    """onnx.reference's RNN op with the spec's Relu activation added.
-
-    The ONNX spec allows Relu for RNN (PyTorch's ``nonlinearity="relu"``
-    exports it), but the reference implementation only knows Tanh and
-    Affine and would crash instead of checking the model.
-    """
-    from onnx.reference.ops.op_rnn import RNN_14
-
-    class RNN(RNN_14):
-        op_domain = ""
-
-        def choose_act(self, name: str, alpha: Any, beta: Any) -> Any:
-            if name.lower() == "relu":
-                return lambda v: np.maximum(v, 0)
-            return super().choose_act(name, alpha, beta)
-
-    return RNN
 
 
 def check_parity(

@@ -19,14 +19,12 @@ from torch import nn
 from rnnzoo.core.atomic import atomic_write
 from rnnzoo.core.meta import ModelMeta
 from rnnzoo.core.registry import get_spec
-from rnnzoo.deploy.card import StreamingSection
+from rnnzoo.deploy.card import STREAM_FILE, StreamingSection
 from rnnzoo.deploy.compare import Case, compare
 from rnnzoo.errors import ExportError
 from rnnzoo.exporting.iospec import IoSpec
 from rnnzoo.exporting.trace import onnx_metadata, trace
 from rnnzoo.training.normalize import NormalizedModel
-
-STREAM_FILE = "model.streaming.onnx"
 
 
 class _Streaming(nn.Module):

@@ -33,9 +33,8 @@ Value and node names are also shortened in the int8 file (graph inputs and
 outputs, and ``metadata_props``, are kept), and the exporter's ``Constant``
 nodes become initializers: at hidden 64 the names were a quarter of the
 bytes. The card says what was done (``method``, ``scales``, ``compute``,
-``quantized`` with names as in ``model.onnx``, ``kept_float``);
-``recurrent_quantized`` keeps its meaning, an int8 *kernel* runs the
-recurrent op, which is ``False`` now for every model.
+``quantized`` with names as in ``model.onnx``, ``kept_float``) and which
+recurrent ops the file runs (``recurrent_ops``: always float32 kernels).
 """
 
 from __future__ import annotations
@@ -48,12 +47,11 @@ import numpy as np
 from rnnzoo.core.atomic import atomic_write
 from rnnzoo.core.meta import ModelMeta
 from rnnzoo.data.dataset import SequenceDataset
-from rnnzoo.deploy.card import MODEL_FILE
+from rnnzoo.deploy.card import FP16_FILE, INT8_FILE, MODEL_FILE
 from rnnzoo.deploy.runtime import make_session, run_session
 from rnnzoo.exporting.graph import all_graphs, all_nodes
 from rnnzoo.exporting.iospec import IoSpec
 
-INT8_FILE, FP16_FILE = "model.int8.onnx", "model.fp16.onnx"
 INT8_METHOD = "weight_only_int8"
 INT8_SIZE_TARGET = 0.3  # "auto" scales: per row unless the file would exceed this x float32
 INT8_MIN_ELEMENTS = 16  # smaller float tensors (normalization stats, tiny biases) stay float32

@@ -8,28 +8,47 @@ either; only ``parity=True`` (or the default, with torch installed) does.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from rnnzoo.deploy.card import read_card
-from rnnzoo.deploy.verify import verify_files
+import numpy as np
+
+from rnnzoo.deploy.card import MODEL_FILE, ExportCard, read_card
+from rnnzoo.deploy.compare import Case, compare
+from rnnzoo.deploy.verify import _finite, _tensor, verify_files
 
 
-def verify(folder: str | Path, parity: bool | None = None) -> dict[str, Any]:
+def verify(
+    folder: str | Path, parity: bool | None = None, runtimes: str | Iterable[str] | None = None
+) -> dict[str, Any]:
     """Re-check an export: file hashes, onnx.checker, every test_data_set_*, and (with torch) parity.
 
     Returns a report; ``report["passed"]`` is False on any problem.
     ``parity=None`` compares with the checkpoint when torch is importable.
     Nothing is compared once a hash differs: an edited folder is not trusted.
+
+    ``runtimes`` ("all", "openvino,tract" or a list of registered runtime
+    names) also runs ``model.onnx`` in each of those runtimes on the stored
+    test_data_set_* inputs, compared with the stored outputs at the same
+    tolerance; one row each under ``report["runtimes"]``. Under "all" a
+    runtime that is not installed is skipped with its reason; one named
+    explicitly fails instead. ``None``: onnxruntime only, as always.
     """
     folder = Path(folder)
     card = read_card(folder)
     has_torch = importlib.util.find_spec("torch") is not None
     parity = has_torch if parity is None else parity
     # the registry loads the model plugins, which need torch; without it the card's digest-checked tolerance serves
-    report = verify_files(folder, card, _spec_tolerance(card.meta.model) if has_torch else None)
+    tolerance = _spec_tolerance(card.meta.model) if has_torch else None
+    report = verify_files(folder, card, tolerance)
     if "test_data_sets" not in report:  # the hashes failed: see verify_files
         return report
+    if runtimes is not None:
+        rows = check_runtimes(folder, card, runtimes, tolerance if tolerance is not None else card.parity)
+        report["runtimes"] = rows
+        report["problems"] += [p for row in rows for p in row.pop("problems")]
+        report["passed"] = report["passed"] and all(row["passed"] is not False for row in rows)
     if parity:
         from rnnzoo.exporting.parity import check_parity
 
@@ -50,3 +69,100 @@ def _spec_tolerance(model: str) -> Any:
         return get_spec(model).tolerance
     except UnknownModelError:
         return None
+
+
+def _selected(runtimes: str | Iterable[str]) -> tuple[list[str], set[str]]:
+    """The runtime names to run and those named explicitly (a missing one fails rather than being skipped)."""
+    from rnnzoo.core.registry import get_runtime, list_runtimes
+
+    names = [n.strip() for n in (runtimes.split(",") if isinstance(runtimes, str) else runtimes) if n.strip()]
+    explicit = [n for n in names if n != "all"]
+    for name in explicit:
+        get_runtime(name)  # an unknown or duplicated name is the user's mistake: UnknownRuntimeError now
+    chosen = [*list_runtimes(), *explicit] if "all" in names else explicit
+    return list(dict.fromkeys(chosen)), set(explicit)
+
+
+def check_runtimes(
+    folder: Path, card: ExportCard, runtimes: str | Iterable[str], tolerance: Any
+) -> list[dict[str, Any]]:
+    """One row per runtime: ``model.onnx`` in it on every stored test_data_set_*, vs the stored output.
+
+    Each row: runtime, version, loads, max_abs, max_rel, passed (None when
+    skipped), skipped (the reason, or None), error, cases, and ``problems``
+    (strings for the report's problem list, which the caller pops).
+    """
+    from rnnzoo.core.registry import get_runtime
+
+    atol, rtol = (tolerance.atol, tolerance.rtol) if tolerance is not None else (1e-4, 1e-3)
+    names, explicit = _selected(runtimes)
+    sets = sorted({rel.split("/")[0] for rel in card.files if rel.startswith("test_data_set_") and "/" in rel})
+    data = [(name, _tensor(folder / name / "input_0.pb"), _tensor(folder / name / "input_1.pb"),
+             _tensor(folder / name / "output_0.pb")) for name in sets]
+    return [_runtime_row(get_runtime(name), name in explicit, folder / MODEL_FILE, data, atol, rtol)
+            for name in names]
+
+
+def _runtime_row(
+    spec: Any, explicit: bool, model: Path, data: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+    atol: float, rtol: float,
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"runtime": spec.name, "version": _version(spec), "loads": False, "max_abs": None,
+                           "max_rel": None, "passed": None, "skipped": None, "error": None, "cases": [],
+                           "problems": []}
+    try:
+        reason = spec.available()
+    except Exception as exc:  # a plugin's available() may raise anything
+        reason = f"available() raised {type(exc).__name__}: {_first_line(exc)}"
+    if reason is not None:
+        if not explicit:
+            row["skipped"] = str(reason)
+            return row
+        return _fail(row, f"runtime {spec.name}: not available: {reason}", str(reason))
+    try:
+        run = spec.load(model, None)
+    except Exception as exc:  # each runtime raises its own types
+        return _fail(row, f"runtime {spec.name}: cannot load {MODEL_FILE}: {_first_line(exc)}", _first_line(exc))
+    row["loads"] = True
+    cases = []
+    for name, x, lengths, want in data:
+        try:
+            got = np.asarray(run(x, lengths))
+        except Exception as exc:  # each runtime raises its own types
+            cases.append(Case(name, spec.name, list(want.shape), float("inf"), float("inf"), False))
+            row["error"] = row["error"] or f"{name}: {_first_line(exc)}"
+            row["problems"].append(f"runtime {spec.name}: {name}: failed to run: {_first_line(exc)}")
+            continue
+        case = compare(name, spec.name, got, want, atol, rtol)
+        cases.append(case)
+        if not case.passed:
+            row["problems"].append(f"runtime {spec.name}: {name}: output differs from the stored output "
+                                   f"(max abs {case.max_abs:.3g}, atol {atol}, rtol {rtol})")
+    row["cases"] = [{"name": c.name, "passed": c.passed, "max_abs": _finite(c.max_abs),
+                     "max_rel": _finite(c.max_rel)} for c in cases]
+    if cases:
+        row["max_abs"] = _finite(max(c.max_abs for c in cases))
+        row["max_rel"] = _finite(max(c.max_rel for c in cases))
+    if not cases:
+        row["problems"].append(f"runtime {spec.name}: the export has no test_data_set_* to run")
+    row["passed"] = not row["problems"]
+    return row
+
+
+def _fail(row: dict[str, Any], problem: str, error: str) -> dict[str, Any]:
+    row.update(passed=False, error=error)
+    row["problems"].append(problem)
+    return row
+
+
+def _version(spec: Any) -> str | None:
+    """The runtime's version; None when it is not installed (or its plugin's version() is broken)."""
+    try:
+        return str(spec.version())
+    except Exception:  # ImportError when not installed; a plugin's version() may raise anything
+        return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:300]

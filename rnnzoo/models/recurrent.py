@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from rnnzoo.core.checks import positive_int
+from rnnzoo.core.checks import env_int, positive_int
 from rnnzoo.errors import DataError, InvalidHyperparameterError
 
 CELLS: dict[str, Callable[..., nn.Module]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -203,14 +203,12 @@ _MAX_PARAMETERS = 50_000_000  # 200 MB of float32: far above any sequence model 
 
 def _check_size(cell: str, input_size: int, output_size: int, hidden: int, layers: int, bidir: bool) -> None:
     """Refuse a model too big to allocate before torch tries (hidden_size=10**6 would take minutes, then crash)."""
-    import os
-
     gates = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
     dirs = 2 if bidir else 1
     # layer 1 reads the features, later layers the previous layer's (dirs * hidden) outputs
     per_dir = gates * hidden * (layers * (input_size + hidden + 2) + (layers - 1) * (dirs * hidden - input_size))
     total = dirs * per_dir + dirs * hidden * output_size + output_size
-    limit = int(os.environ.get(MAX_PARAMETERS_ENV, _MAX_PARAMETERS))
+    limit = env_int(MAX_PARAMETERS_ENV, _MAX_PARAMETERS, InvalidHyperparameterError)
     if total > limit:
         raise InvalidHyperparameterError(
             f"a {cell} with hidden_size={hidden}, num_layers={layers} has about {total:,} parameters, over the "

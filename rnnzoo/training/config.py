@@ -84,12 +84,14 @@ def _check_device(device: object) -> None:
     try:
         kind = torch.device(device).type  # type: ignore[call-overload]
     except (RuntimeError, TypeError) as exc:
-        raise InvalidHyperparameterError(f"device {device!r} is not a torch device; use 'cpu' or 'cuda[:N]'") \
+        raise InvalidHyperparameterError(f"device {device!r} is not a torch device; use 'cpu', 'cuda[:N]' or 'mps'") \
             from exc
     if kind == "cuda" and not torch.cuda.is_available():
         raise InvalidHyperparameterError("device='cuda' requested but CUDA is not available")
-    if kind not in ("cpu", "cuda"):
-        raise InvalidHyperparameterError(f"device {device!r} is not supported; use 'cpu' or 'cuda[:N]'")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise InvalidHyperparameterError("device='mps' requested but Apple's MPS is not available")
+    if kind not in ("cpu", "cuda", "mps"):
+        raise InvalidHyperparameterError(f"device {device!r} is not supported; use 'cpu', 'cuda[:N]' or 'mps'")
 
 
 def make_config(config: dict[str, Any]) -> TrainConfig:

@@ -1,0 +1,27 @@
+"""rnnzoo's own runtime plugin: onnxruntime, onnx.reference, OpenVINO and tract.
+
+Registered through the ``rnnzoo`` entry point ``builtin_runtimes`` in
+rnnzoo's ``pyproject.toml``, the same way a third-party plugin is. No
+runtime is imported here: OpenVINO and tract are optional extras, and a
+runtime that is not installed is still listed with the reason it cannot run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rnnzoo.core.hookspecs import hookimpl
+from rnnzoo.core.specs import RuntimeSpec
+
+
+def builtin_specs() -> list[RuntimeSpec]:
+    """The four built-in runtime specs."""
+    from rnnzoo.runtimes import onnxruntime, openvino, reference, tract
+
+    return [onnxruntime.SPEC, reference.SPEC, openvino.SPEC, tract.SPEC]
+
+
+@hookimpl
+def rnnzoo_register_runtimes(register: Callable[[RuntimeSpec], None]) -> None:
+    for spec in builtin_specs():
+        register(spec)

@@ -1,0 +1,211 @@
+"""Inference runtimes as plugins, and ``rnnzoo verify --runtime``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import rnnzoo
+from rnnzoo.cli import main
+from rnnzoo.core import plugins
+from rnnzoo.errors import DuplicateNameError, PluginError, UnknownRuntimeError
+
+BUILTIN_RUNTIMES = {"onnxruntime", "reference", "openvino", "tract"}
+ROW_KEYS = {"runtime", "version", "loads", "max_abs", "max_rel", "passed", "skipped", "error", "cases"}
+
+# A third-party runtime built on onnxruntime: {offset} is added to every output, so a non-zero offset is a runtime
+# that returns wrong numbers; {reason} is what available() says (None: installed).
+RUNTIME_PLUGIN = '''
+import rnnzoo
+from rnnzoo.runtimes import onnxruntime as ort_rt
+
+REASON = {reason!r}
+
+
+def load(path, threads):
+    run = ort_rt.load(path, threads)
+    return lambda x, lengths: run(x, lengths) + {offset}
+
+
+def version():
+    if REASON is not None:
+        raise ImportError("acme runtime is not installed")
+    return "9.9"
+
+
+@rnnzoo.hookimpl
+def rnnzoo_register_runtimes(register):
+    register(rnnzoo.RuntimeSpec(name="{name}", description="a third-party runtime", load=load,
+                                version=version, available=lambda: REASON))
+'''
+
+
+def _plugin(name: str, offset: float = 0.0, reason: str | None = None) -> str:
+    return RUNTIME_PLUGIN.format(name=name, offset=offset, reason=reason)
+
+
+def _record(name: str) -> dict:
+    return next(r for r in rnnzoo.list_plugins() if r["name"] == name)
+
+
+def _export(folder: Path, name: str, **hparams: object) -> Path:
+    torch.manual_seed(0)
+    model = rnnzoo.create_model(name, input_size=3, output_size=2, **hparams)
+    return rnnzoo.export(model, folder, int8=False, fp16=False).folder
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("runtime_exports")
+    cases = {"rnn": ("rnn_classifier", {}), "lstm": ("lstm_classifier", {}), "gru": ("gru_classifier", {}),
+             "gru_bidir": ("gru_classifier", {"bidirectional": True})}
+    return {label: _export(root / label, name, **hp) for label, (name, hp) in cases.items()}
+
+
+def _installed() -> set[str]:
+    return {n for n in rnnzoo.list_runtimes() if rnnzoo.get_runtime(n).available() is None}
+
+
+# ---------------------------------------------------------------- registry
+
+
+def test_builtin_runtimes_are_registered_with_versions() -> None:
+    plugins.reload()
+    assert set(rnnzoo.list_runtimes()) >= BUILTIN_RUNTIMES
+    assert rnnzoo.list_runtimes("o*") == ["onnxruntime", "openvino"]
+    rec = _record("builtin_runtimes")
+    assert rec["distribution"] == "rnnzoo" and rec["status"] == "ok"
+    assert set(rec["runtimes"]) == BUILTIN_RUNTIMES
+    for name in BUILTIN_RUNTIMES:
+        spec = rnnzoo.get_runtime(name)
+        assert isinstance(spec, rnnzoo.RuntimeSpec) and spec.name == name
+        if spec.available() is None:
+            assert spec.version()[0].isdigit()
+        else:
+            assert "pip install" in str(spec.available())
+            with pytest.raises(ImportError):
+                spec.version()
+    # the two that ship with rnnzoo's own dependencies are always usable
+    assert {"onnxruntime", "reference"} <= _installed()
+
+
+def test_unknown_runtime_suggests_close_names() -> None:
+    with pytest.raises(UnknownRuntimeError, match="Did you mean: openvino"):
+        rnnzoo.get_runtime("openvno")
+    assert issubclass(UnknownRuntimeError, rnnzoo.UnknownModelError)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "Bad-Name"}, "invalid"),
+        ({"description": "two\nlines"}, "description"),
+        ({"load": 3}, "load must be callable"),
+        ({"available": "yes"}, "available must be callable"),
+    ],
+)
+def test_runtime_spec_is_validated(kwargs: dict, message: str) -> None:
+    fields = {"name": "ok_rt", "description": "fine", "load": lambda p, t: None, "version": lambda: "1",
+              "available": lambda: None, **kwargs}
+    with pytest.raises(PluginError, match=message):
+        rnnzoo.RuntimeSpec(**fields)
+
+
+def test_malformed_runtime_from_a_plugin_is_isolated(fake_dist) -> None:
+    src = ("import rnnzoo\n@rnnzoo.hookimpl\ndef rnnzoo_register_runtimes(register):\n"
+           "    register(rnnzoo.RuntimeSpec(name='acme_rt', description='x', load=3, version=str, "
+           "available=lambda: None))\n")
+    fake_dist("acme-badrt", "acme_badrt_plugin", src)
+    with pytest.warns(RuntimeWarning, match="acme-badrt"):
+        plugins.reload()
+    rec = _record("acme_badrt_plugin")
+    assert rec["status"] == "error" and "load must be callable" in rec["errors"][0] and rec["runtimes"] == []
+    assert "acme_rt" not in rnnzoo.list_runtimes()
+    assert set(rnnzoo.list_runtimes()) >= BUILTIN_RUNTIMES
+
+
+def test_duplicate_runtime_names_both_distributions(fake_dist) -> None:
+    fake_dist("acme-tract", "acme_tract_plugin", _plugin("tract"))
+    with pytest.warns(RuntimeWarning, match="runtime name 'tract'"):
+        plugins.reload()
+    with pytest.raises(DuplicateNameError, match=r"both rnnzoo .*and acme-tract"):
+        rnnzoo.get_runtime("tract")
+    assert "tract" not in rnnzoo.list_runtimes()
+    assert {"onnxruntime", "reference", "openvino"} <= set(rnnzoo.list_runtimes())  # the rest keeps working
+
+
+# ---------------------------------------------------------------- verify --runtime
+
+
+@pytest.mark.parametrize("label", ["rnn", "lstm", "gru", "gru_bidir"])
+def test_verify_all_runtimes_pass(exports: dict[str, Path], label: str) -> None:
+    report = rnnzoo.verify(exports[label], parity=False, runtimes="all")
+    assert report["passed"], report["problems"]
+    rows = {r["runtime"]: r for r in report["runtimes"]}
+    assert set(rows) >= BUILTIN_RUNTIMES
+    for name, row in rows.items():
+        assert set(row) == ROW_KEYS
+        if name in _installed():
+            assert row["loads"] and row["passed"] and row["skipped"] is None and row["error"] is None
+            assert row["version"] and row["max_abs"] is not None and row["max_abs"] < 1e-4
+            assert [c["name"] for c in row["cases"]] == ["test_data_set_0"]
+        else:
+            assert row["skipped"] and row["passed"] is None
+
+
+def test_verify_without_runtime_is_unchanged(exports: dict[str, Path]) -> None:
+    report = rnnzoo.verify(exports["gru"], parity=False)
+    assert report["passed"] and "runtimes" not in report
+
+
+def test_verify_runtime_cli(exports: dict[str, Path]) -> None:
+    res = CliRunner().invoke(main, ["verify", str(exports["gru"]), "--no-parity", "--runtime", "onnxruntime,reference"])
+    assert res.exit_code == 0, res.output
+    assert "runtime onnxruntime" in res.output and "runtime reference" in res.output and "openvino" not in res.output
+    res = CliRunner().invoke(main, ["verify", str(exports["gru"]), "--no-parity", "--runtime", "all", "--json"])
+    assert res.exit_code == 0, res.output
+    assert {r["runtime"] for r in json.loads(res.output)["runtimes"]} >= BUILTIN_RUNTIMES
+    res = CliRunner().invoke(main, ["verify", str(exports["gru"]), "--no-parity", "--runtime", "openvno"])
+    assert res.exit_code != 0 and "Did you mean: openvino" in res.output
+
+
+def test_uninstalled_runtime_is_skipped_under_all_and_fails_when_named(fake_dist, exports: dict[str, Path]) -> None:
+    reason = "acme_missing is not installed: pip install acme-missing"
+    fake_dist("acme-missing", "acme_missing_plugin", _plugin("acme_missing", reason=reason))
+    plugins.reload()
+    report = rnnzoo.verify(exports["gru"], parity=False, runtimes="all")
+    assert report["passed"], report["problems"]
+    row = next(r for r in report["runtimes"] if r["runtime"] == "acme_missing")
+    assert row["skipped"] == reason and row["passed"] is None and row["version"] is None and not row["loads"]
+
+    report = rnnzoo.verify(exports["gru"], parity=False, runtimes=["acme_missing"])
+    assert not report["passed"]
+    assert any("acme_missing" in p and reason in p for p in report["problems"])
+    res = CliRunner().invoke(main, ["verify", str(exports["gru"]), "--no-parity", "--runtime", "acme_missing"])
+    assert res.exit_code == 1 and reason in res.output
+
+
+def test_runtime_with_wrong_numbers_fails_verify_naming_it(fake_dist, exports: dict[str, Path]) -> None:
+    fake_dist("acme-wrong", "acme_wrong_plugin", _plugin("acme_wrong", offset=0.5))
+    plugins.reload()
+    report = rnnzoo.verify(exports["lstm"], parity=False, runtimes="all")
+    assert not report["passed"]
+    row = next(r for r in report["runtimes"] if r["runtime"] == "acme_wrong")
+    assert row["loads"] and row["passed"] is False and row["max_abs"] == pytest.approx(0.5, rel=1e-3)
+    assert report["problems"] and all("runtime acme_wrong: test_data_set_0" in p for p in report["problems"])
+    res = CliRunner().invoke(main, ["verify", str(exports["lstm"]), "--no-parity", "--runtime", "acme_wrong"])
+    assert res.exit_code == 1 and "runtime acme_wrong: test_data_set_0" in res.output
+
+
+def test_runtime_that_cannot_load_fails_verify(fake_dist, exports: dict[str, Path]) -> None:
+    src = _plugin("acme_broken").replace("run = ort_rt.load(path, threads)", "raise RuntimeError('unsupported op')")
+    fake_dist("acme-broken", "acme_broken_rt_plugin", src)
+    plugins.reload()
+    report = rnnzoo.verify(exports["rnn"], parity=False, runtimes="all")
+    row = next(r for r in report["runtimes"] if r["runtime"] == "acme_broken")
+    assert not report["passed"] and not row["loads"] and row["error"] == "unsupported op"
+    assert any(p.startswith("runtime acme_broken: cannot load model.onnx: unsupported op") for p in report["problems"])
