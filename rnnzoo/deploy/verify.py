@@ -86,14 +86,14 @@ def _test_data_sets(folder: Path, names: list[str], atol: float, rtol: float) ->
     for name in names:
         ds = folder / name
         try:
-            got = run_session(session, _tensor(ds / "input_0.pb"), _tensor(ds / "input_1.pb"))
-            cases.append(compare(name, "onnxruntime", got, _tensor(ds / "output_0.pb"), atol, rtol))
+            got = run_session(session, read_tensor(ds / "input_0.pb"), read_tensor(ds / "input_1.pb"))
+            cases.append(compare(name, "onnxruntime", got, read_tensor(ds / "output_0.pb"), atol, rtol))
         except ExportError:
             cases.append(Case(name, "onnxruntime", [], float("inf"), float("inf"), False))
     return cases
 
 
-def _tensor(path: Path) -> np.ndarray:
+def read_tensor(path: Path) -> np.ndarray:
     import onnx
     from onnx import numpy_helper
 
@@ -105,10 +105,10 @@ def _tensor(path: Path) -> np.ndarray:
 
 def _row(case: Case) -> dict[str, Any]:
     """A report row for ``--json``, which must stay valid JSON: inf and NaN become None."""
-    return {"name": case.name, "passed": case.passed, "max_abs": _finite(case.max_abs),
-            "max_rel": _finite(case.max_rel)}
+    return {"name": case.name, "passed": case.passed, "max_abs": finite_or_none(case.max_abs),
+            "max_rel": finite_or_none(case.max_rel)}
 
 
-def _finite(value: float) -> float | None:
+def finite_or_none(value: float) -> float | None:
     """None where there is no meaningful number (a shape mismatch, a NaN output)."""
     return value if math.isfinite(value) else None
