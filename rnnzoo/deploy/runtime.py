@@ -42,11 +42,15 @@ def make_session(path: str | Path, threads: int | None = None) -> Any:
         raise ExportError(f"onnxruntime cannot load {path}: {exc}") from exc
 
 
+def feeds(x: np.ndarray, lengths: np.ndarray) -> dict[str, np.ndarray]:
+    """The plain graph's inputs by name, in the dtypes it declares, for any runtime."""
+    return {"x": np.ascontiguousarray(x, dtype=np.float32), "lengths": np.asarray(lengths).astype(np.int64)}
+
+
 def run_session(session: Any, x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The graph's first output; an onnxruntime failure is an ``ExportError`` naming the input shapes."""
-    feeds = {"x": np.ascontiguousarray(x, dtype=np.float32), "lengths": lengths.astype(np.int64)}
     try:
-        return session.run(None, feeds)[0]
+        return session.run(None, feeds(x, lengths))[0]
     except Exception as exc:  # onnxruntime raises its own exception types
         raise ExportError(f"onnxruntime failed to run the model on x {list(x.shape)}, lengths {list(lengths.shape)}: "
                           f"{str(exc).splitlines()[0][:300]}") from exc

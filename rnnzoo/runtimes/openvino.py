@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from rnnzoo.core.specs import RuntimeSpec
+from rnnzoo.deploy.runtime import feeds
 from rnnzoo.runtimes._common import availability, distribution_version
 
 
@@ -24,8 +25,7 @@ def load(path: Path, threads: int | None = None) -> Callable[[np.ndarray, np.nda
     output = compiled.output(0)
 
     def run(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        feeds = {"x": np.ascontiguousarray(x, dtype=np.float32), "lengths": lengths.astype(np.int64)}
-        return np.asarray(compiled(feeds)[output])
+        return np.asarray(compiled(feeds(x, lengths))[output])
 
     return run
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from rnnzoo.core.specs import RuntimeSpec
+from rnnzoo.deploy.runtime import feeds
 from rnnzoo.runtimes._common import availability, distribution_version
 
 
@@ -39,7 +40,7 @@ def load(path: Path, threads: int | None = None) -> Callable[[np.ndarray, np.nda
     ref = ReferenceEvaluator(str(path), new_ops=[reference_rnn()])
 
     def run(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        out = ref.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32), "lengths": lengths.astype(np.int64)})
+        out = ref.run(None, feeds(x, lengths))
         return np.asarray(out[0])  # type: ignore[index]
 
     return run

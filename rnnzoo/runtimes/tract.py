@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnzoo.core.specs import RuntimeSpec
+from rnnzoo.deploy.runtime import feeds
 from rnnzoo.runtimes._common import availability, distribution_version
 
 
@@ -22,7 +23,7 @@ def load(path: Path, threads: int | None = None) -> Callable[[np.ndarray, np.nda
     runnable = tract.onnx().load(str(path)).into_model().into_runnable()
 
     def run(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        outputs = runnable.run([np.ascontiguousarray(x, dtype=np.float32), lengths.astype(np.int64)])
+        outputs = runnable.run(list(feeds(x, lengths).values()))  # tract takes the inputs in graph order
         return np.asarray(outputs[0].to_numpy())
 
     return run
