@@ -9,16 +9,32 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip install --disable-pip-version-check -q -c constraints.txt
 STAMP  := $(VENV)/.installed
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
+NODE_DIR   := rnnzoo/runtimes/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.rnnzoo-installed
 
-.PHONY: setup zoo test test-numerics lint bench clean
+.PHONY: setup zoo test test-numerics lint bench clean node-runtimes
 
-setup: $(STAMP)
+setup: $(STAMP) $(NODE_STAMP)
 
 $(STAMP): pyproject.toml constraints.txt $(PLUGINS)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) -e ".[torch,plot,real,dev,openvino,tract]"
 	@for p in $(dir $(PLUGINS)); do echo "installing plugin $$p"; $(PIP) -e "$$p" || exit 1; done
 	touch $(STAMP)
+
+# The `web` (onnxruntime-web, WebAssembly) and `node` (onnxruntime-node) runtimes run in Node.js; their npm
+# packages are pinned by $(NODE_DIR)/package-lock.json. --ignore-scripts: onnxruntime-node's install script
+# reaches for the network (it downloads optional GPU binaries); the CPU binaries ship in the package. Without
+# node on PATH this only says so: those two runtimes then report themselves unavailable and their tests skip.
+node-runtimes: $(NODE_STAMP)
+
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		echo "installing the web and node runtimes (npm ci in $(NODE_DIR))"; \
+		cd $(NODE_DIR) && npm ci --ignore-scripts --no-audit --no-fund && touch node_modules/.rnnzoo-installed; \
+	else \
+		echo "node/npm not on PATH: skipping the web and node runtimes (install Node.js >= 18, then make node-runtimes)"; \
+	fi
 
 zoo: setup
 	$(BIN)/rnnzoo zoo

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,8 @@ from rnnzoo.cli import main
 from rnnzoo.core import plugins
 from rnnzoo.errors import DuplicateNameError, PluginError, UnknownRuntimeError
 
-BUILTIN_RUNTIMES = {"onnxruntime", "reference", "openvino", "tract"}
+NODE_RUNTIMES = {"web", "node"}  # onnxruntime-web (wasm) and onnxruntime-node, in Node.js (make node-runtimes)
+BUILTIN_RUNTIMES = {"onnxruntime", "reference", "openvino", "tract"} | NODE_RUNTIMES
 ROW_KEYS = {"runtime", "version", "loads", "max_abs", "max_rel", "passed", "skipped", "error", "cases"}
 
 # A third-party runtime built on onnxruntime: {offset} is added to every output, so a non-zero offset is a runtime
@@ -86,7 +90,7 @@ def test_builtin_runtimes_are_registered_with_versions() -> None:
         if spec.available() is None:
             assert spec.version()[0].isdigit()
         else:
-            assert "pip install" in str(spec.available())
+            assert ("make node-runtimes" if name in NODE_RUNTIMES else "pip install") in str(spec.available())
             with pytest.raises(ImportError):
                 spec.version()
     # the two that ship with rnnzoo's own dependencies are always usable
@@ -209,3 +213,95 @@ def test_runtime_that_cannot_load_fails_verify(fake_dist, exports: dict[str, Pat
     row = next(r for r in report["runtimes"] if r["runtime"] == "acme_broken")
     assert not report["passed"] and not row["loads"] and row["error"] == "unsupported op"
     assert any(p.startswith("runtime acme_broken: cannot load model.onnx: unsupported op") for p in report["problems"])
+
+
+# ---------------------------------------------------------------- web and node (Node.js)
+
+
+def _node_missing() -> str | None:
+    from rnnzoo.runtimes import web
+
+    return web.WEB.available() or web.NODE.available()
+
+
+needs_node = pytest.mark.skipif(_node_missing() is not None, reason=str(_node_missing()))
+
+
+@pytest.fixture(scope="module")
+def node_exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("node_exports")
+    cases = {"gru": ("gru_classifier", {}), "lstm_bidir": ("lstm_classifier", {"bidirectional": True}),
+             "rnn": ("rnn_classifier", {})}
+    return {label: _export(root / label, name, **hp) for label, (name, hp) in cases.items()}
+
+
+@needs_node
+@pytest.mark.parametrize("label", ["gru", "lstm_bidir", "rnn"])
+def test_verify_web_and_node_runtimes(node_exports: dict[str, Path], label: str) -> None:
+    report = rnnzoo.verify(node_exports[label], parity=False, runtimes=["web", "node"])
+    assert report["passed"], report["problems"]
+    rows = {r["runtime"]: r for r in report["runtimes"]}
+    assert set(rows) == NODE_RUNTIMES
+    for row in rows.values():
+        assert row["loads"] and row["passed"] and row["max_abs"] < 1e-5 and row["version"][0].isdigit()
+
+
+@needs_node
+def test_web_and_node_run_int8_like_onnxruntime(tmp_path: Path) -> None:
+    import numpy as np
+
+    from rnnzoo.runtimes import onnxruntime as ort_rt
+    from rnnzoo.runtimes import web
+
+    torch.manual_seed(0)
+    model = rnnzoo.create_model("gru_classifier", input_size=3, output_size=2)
+    int8 = rnnzoo.export(model, tmp_path / "gru", int8=True, fp16=False).folder / "model.int8.onnx"
+    x = np.random.default_rng(0).standard_normal((4, 9, 3)).astype(np.float32)
+    lengths = np.array([9, 4, 1, 6], dtype=np.int64)
+    want = ort_rt.load(int8, None)(x, lengths)
+    for spec in (web.WEB, web.NODE):
+        got = spec.load(int8, None)(x, lengths)
+        assert got.dtype == np.float32 and got.shape == want.shape
+        np.testing.assert_allclose(got, want, atol=1e-5, err_msg=spec.name)
+
+
+@needs_node
+def test_node_worker_errors_name_the_runtime(node_exports: dict[str, Path], tmp_path: Path) -> None:
+    import numpy as np
+
+    from rnnzoo.runtimes import web
+
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(web.NodeRuntimeError, match="runtime web: "):
+        web.WEB.load(bad, None)
+    run = web.NODE.load(node_exports["gru"] / "model.onnx", None)
+    x, lengths = np.zeros((2, 5, 3), np.float32), np.array([5, 3], np.int64)
+    before = run(x, lengths)
+    worker = web._worker("node")
+    assert worker.proc is not None
+    worker.proc.stdin.close()  # the worker ends at end of input, as if it had died
+    worker.proc.wait(timeout=10)
+    np.testing.assert_array_equal(run(x, lengths), before)  # a dead worker is restarted on the next call
+    web.shutdown()
+    assert worker.proc is None
+    np.testing.assert_array_equal(run(x, lengths), before)  # and after shutdown too
+    # a worker that dies while answering: a clear error naming the runtime, then a fresh worker next time
+    pid = worker.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    threading.Timer(0.2, os.kill, (pid, signal.SIGKILL)).start()
+    with pytest.raises(web.NodeRuntimeError, match=r"runtime node: its Node.js process \(node run.mjs\) exited"):
+        run(x, lengths)
+    np.testing.assert_array_equal(run(x, lengths), before)
+
+
+def test_web_and_node_say_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from rnnzoo.runtimes import web
+
+    monkeypatch.setattr(web, "NODE_DIR", tmp_path)
+    for spec in (web.WEB, web.NODE):
+        assert "make node-runtimes" in str(spec.available())
+        with pytest.raises(ImportError, match="make node-runtimes"):
+            spec.version()
+    monkeypatch.setattr(web.shutil, "which", lambda _: None)
+    assert "node (Node.js >= 18) is not on PATH" in str(web.WEB.available())

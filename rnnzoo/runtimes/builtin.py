@@ -1,9 +1,10 @@
-"""rnnzoo's own runtime plugin: onnxruntime, onnx.reference, OpenVINO and tract.
+"""rnnzoo's own runtime plugin: onnxruntime, onnx.reference, OpenVINO, tract, and onnxruntime-web/-node in Node.js.
 
 Registered through the ``rnnzoo`` entry point ``builtin_runtimes`` in
 rnnzoo's ``pyproject.toml``, the same way a third-party plugin is. No
-runtime is imported here: OpenVINO and tract are optional extras, and a
-runtime that is not installed is still listed with the reason it cannot run.
+runtime is imported here: OpenVINO and tract are optional extras, ``web`` and
+``node`` need Node.js and ``make node-runtimes``, and a runtime that is not
+installed is still listed with the reason it cannot run.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from rnnzoo.core.specs import RuntimeSpec
 
 
 def builtin_specs() -> list[RuntimeSpec]:
-    """The four built-in runtime specs."""
-    from rnnzoo.runtimes import onnxruntime, openvino, reference, tract
+    """The six built-in runtime specs."""
+    from rnnzoo.runtimes import onnxruntime, openvino, reference, tract, web
 
-    return [onnxruntime.SPEC, reference.SPEC, openvino.SPEC, tract.SPEC]
+    return [onnxruntime.SPEC, reference.SPEC, openvino.SPEC, tract.SPEC, web.WEB, web.NODE]
 
 
 @hookimpl
