@@ -379,23 +379,39 @@ def predict(folder: str, data: str, out: str | None, variant: str | None) -> Non
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="Also write the table as JSON.")
+@click.option("--runtime", "runtimes", metavar="NAME[,NAME]|all",
+              help="Also time model.onnx in these runtimes, one column each (`all`: every installed one but the "
+                   "slow `reference`).")
 @_friendly
-def bench(pattern: str, exports: str, threads: int, repeats: int, out: str | None) -> None:
-    """Latency of exported models: PyTorch eager vs onnxruntime vs int8, side by side in one run."""
+def bench(pattern: str, exports: str, threads: int, repeats: int, out: str | None, runtimes: str | None) -> None:
+    """Latency of exported models: PyTorch eager vs onnxruntime vs int8 (vs --runtime), side by side in one run."""
     from rnnzoo.core.registry import list_models
     from rnnzoo.deploy.card import MODEL_FILE
-    from rnnzoo.zoo.bench import bench_environment, benchmark_zoo, matmul_peak_gflops, table_header, table_row
+    from rnnzoo.zoo.bench import (
+        bench_environment,
+        benchmark_zoo,
+        matmul_peak_gflops,
+        select_runtimes,
+        table_header,
+        table_row,
+    )
 
     names = [n for n in list_models(pattern) if (Path(exports) / n / MODEL_FILE).exists()]
     if not names:
         raise click.UsageError(f"no exported models under {exports}/; run `rnnzoo zoo` first")
+    extra = select_runtimes(runtimes) if runtimes is not None else []
     peak = matmul_peak_gflops(threads)
     header = bench_environment(threads, peak)
-    for line in table_header(header):
+    if extra:
+        header["runtimes"] = ",".join(extra)
+    for line in table_header(header, extra):
         click.echo(line)
-    rows = benchmark_zoo(Path(exports), names, threads, repeats, peak_gflops=peak)
+    rows = benchmark_zoo(Path(exports), names, threads, repeats, peak_gflops=peak, runtimes=extra)
     for r in rows:
-        click.echo(table_row(r))
+        click.echo(table_row(r, extra))
+    for r in rows:
+        for name, why in r.get("runtime_errors", {}).items():
+            click.echo(f"  ! {r['model']} batch {r['batch']} len {r['length']}: runtime {name}: {why}", err=True)
     if out:
         from rnnzoo.core.atomic import atomic_write
 

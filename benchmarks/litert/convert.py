@@ -47,7 +47,7 @@ def make_static(src: Path, dst: Path, batch: int, time: int) -> None:
     for inp in m.graph.input:
         dims = inp.type.tensor_type.shape.dim
         want = [batch, time, dims[2].dim_value] if inp.name == "x" else [batch]
-        for d, v in zip(dims, want):
+        for d, v in zip(dims, want, strict=True):
             d.ClearField("dim_param")
             d.dim_value = v
     for out in m.graph.output:

@@ -67,6 +67,83 @@ class StreamingSection:
                    [_case(c) for c in check["cases"]])
 
 
+@dataclass(frozen=True)
+class RuntimeRow:
+    """One runtime on one model file: does it load, how far from the expected output, how fast.
+
+    ``reference`` says what the output was compared with: "pytorch" for the
+    float32 ``model.onnx``, "onnxruntime" (the same variant file) for
+    int8/fp16, which are not meant to equal PyTorch. ``latency_ms`` maps a
+    bench shape ("batch1_len50") to the median ms at 1 thread, None where
+    not measured. ``skipped``: why the runtime was not run (not installed).
+    """
+
+    runtime: str
+    variant: str  # "fp32" | "int8" | "fp16"
+    file: str
+    version: str | None = None
+    loads: bool = False
+    error: str | None = None
+    reference: str = "pytorch"
+    max_abs: float | None = None
+    max_rel: float | None = None
+    passed: bool | None = None
+    latency_ms: dict[str, float | None] = field(default_factory=dict)
+    skipped: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RuntimeRow:
+        row = cls(**data)
+        texts = (row.runtime, row.variant, row.file, row.reference)
+        optional_texts = (row.version, row.error, row.skipped)
+        numbers = (row.max_abs, row.max_rel, *row.latency_ms.values()) if isinstance(row.latency_ms, dict) else ()
+        if not (all(isinstance(t, str) for t in texts) and all(t is None or isinstance(t, str) for t in optional_texts)
+                and isinstance(row.loads, bool) and (row.passed is None or isinstance(row.passed, bool))
+                and isinstance(row.latency_ms, dict) and all(isinstance(k, str) for k in row.latency_ms)
+                and all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in numbers)):
+            raise TypeError(f"runtime row {data!r} has fields of the wrong type")
+        return row
+
+
+@dataclass(frozen=True)
+class RuntimeMatrix:
+    """The card's ``runtimes`` section: every registered runtime on every variant file (not the streaming graph).
+
+    Informational: ``passed`` here never fails the export (``rnnzoo verify
+    --runtime`` is the gate). ``cases``: the parity cases compared;
+    ``error``: why the whole stage could not run, if it could not.
+    """
+
+    rows: list[RuntimeRow]
+    cases: list[str] = field(default_factory=list)
+    atol: float = 1e-4
+    rtol: float = 1e-3
+    variant_atol: float = 1e-4
+    threads: int = 1
+    seconds: float = 0.0
+    error: str | None = None
+    note: str = ""
+
+    def row(self, runtime: str, variant: str = "fp32") -> RuntimeRow | None:
+        return next((r for r in self.rows if r.runtime == runtime and r.variant == variant), None)
+
+    def to_json(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["rows"] = [dataclasses.asdict(r) for r in self.rows]
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RuntimeMatrix:
+        if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+            raise TypeError("runtimes must be an object with a list of rows")
+        matrix = cls(**{**data, "rows": [RuntimeRow.from_json(r) for r in data["rows"]]})
+        if not isinstance(matrix.cases, list) or not all(isinstance(c, str) for c in matrix.cases) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool)
+                for v in (matrix.atol, matrix.rtol, matrix.variant_atol, matrix.threads, matrix.seconds)):
+            raise TypeError("runtimes has fields of the wrong type")
+        return matrix
+
+
 @dataclass
 class ExportCard:
     """Everything known about one export folder; ``passed`` is the one rule that decides whether it is good."""
@@ -79,6 +156,8 @@ class ExportCard:
     parity: ParityReport | None = None
     export_seconds: float = 0.0
     files: dict[str, str] = field(default_factory=dict)
+    digest_ok: bool = True  # False when card.json was edited after export (read back by from_json)
+    runtimes: RuntimeMatrix | None = None  # informational; never part of ``passed``
 
     @property
     def passed(self) -> bool:
@@ -102,8 +181,6 @@ class ExportCard:
             out.append(f"streaming graph differs from the whole sequence: {', '.join(bad) or 'no cases'}")
         return out
 
-    digest_ok: bool = True  # False when card.json was edited after export (read back by from_json)
-
     def to_json(self) -> dict[str, Any]:
         """The card.json object; key order as it has always been, and its own digest last."""
         out: dict[str, Any] = {**self.header, "source_metadata": self.meta.to_json(),
@@ -114,6 +191,8 @@ class ExportCard:
         out["export_seconds"] = self.export_seconds
         if self.parity is not None:
             out["parity"] = self.parity.as_dict()
+        if self.runtimes is not None:  # absent, not null, when not run: older cards keep their digest
+            out["runtimes"] = self.runtimes.to_json()
         out = json.loads(json.dumps(out, default=_json_default))  # plain JSON types, as a reader gets them
         out[DIGEST_KEY] = content_digest(out)
         return out
@@ -138,6 +217,8 @@ class ExportCard:
             parity = ParityReport.from_dict(data["parity"]) if "parity" in data else None
             section = "export_seconds"
             seconds = float(data.get("export_seconds", 0.0))
+            section = "runtimes"
+            runtimes = RuntimeMatrix.from_json(data["runtimes"]) if "runtimes" in data else None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ExportError(f"{where}: section {section!r} is malformed ({exc!r}); re-export the model") from exc
         header = {k: v for k, v in data.items() if k.startswith(HEADER_PREFIX)}
@@ -145,7 +226,7 @@ class ExportCard:
             raise ExportError(f"{where} has no {DIGEST_KEY}: it was written before rnnzoo recorded one, or edited; "
                               "re-export the model")
         digest_ok = data[DIGEST_KEY] == content_digest(data)
-        return cls(header, meta, checks, variants, streaming, parity, seconds, dict(files), digest_ok)
+        return cls(header, meta, checks, variants, streaming, parity, seconds, dict(files), digest_ok, runtimes)
 
 
 def content_digest(card: dict[str, Any]) -> str:

@@ -134,6 +134,9 @@ def _write_folder(
         from rnnzoo.exporting.parity import check_parity
 
         card.parity = check_parity(folder, net=net, data=data, raise_on_fail=False, card=card)
+        from rnnzoo.exporting.runtime_matrix import runtime_matrix
+
+        card.runtimes = runtime_matrix(folder, net, meta, data)  # informational: never fails the export
     write_card(folder, card)
     return card
 

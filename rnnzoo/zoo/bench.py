@@ -1,4 +1,4 @@
-"""Latency measured side by side in one process: onnxruntime vs PyTorch eager, same threads.
+"""Latency measured side by side in one process: onnxruntime vs PyTorch eager (and other runtimes), same threads.
 
 Machines here are shared and noisy, so only ratios from one run mean
 anything: each configuration alternates the two runtimes and takes medians.
@@ -7,39 +7,53 @@ anything: each configuration alternates the two runtimes and takes medians.
 from __future__ import annotations
 
 import contextlib
-import statistics
+import functools
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from rnnzoo.deploy.runtime import make_session, run_session
 from rnnzoo.exporting.iospec import IoSpec
+from rnnzoo.exporting.runtime_matrix import median_ms as median_ms  # one timing rule for bench and the card
+
+SLOW_RUNTIMES = frozenset({"reference"})  # pure Python: `all` leaves it out; name it to time it anyway
 
 
-def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+def select_runtimes(runtimes: str | Iterable[str]) -> list[str]:
+    """Runtime names for ``bench --runtime``: "all" is every installed one but the slow reference evaluator.
+
+    A name given explicitly must be registered and installed (``RnnzooError`` otherwise), before any timing.
+    """
+    from rnnzoo.core.registry import get_runtime, list_runtimes
+    from rnnzoo.errors import MissingDependencyError
+
+    names = [n.strip() for n in (runtimes.split(",") if isinstance(runtimes, str) else runtimes) if n.strip()]
+    explicit = [n for n in names if n != "all"]
+    for name in explicit:
+        reason = get_runtime(name).available()  # an unknown name: UnknownRuntimeError
+        if reason is not None:
+            raise MissingDependencyError(f"runtime {name} is not available: {reason}")
+    everything = [n for n in list_runtimes() if n not in SLOW_RUNTIMES and get_runtime(n).available() is None]
+    return list(dict.fromkeys([*everything, *explicit] if "all" in names else explicit))
 
 
 def compare_latency(
     net: Any, onnx_path: Path, batch: int, length: int, threads: int, repeats: int = 20,
-    variant_path: Path | None = None, rounds: int = 3,
-) -> dict[str, float]:
+    variant_path: Path | None = None, rounds: int = 3, runtimes: Sequence[str] = (),
+) -> dict[str, Any]:
     """Median ms of torch eager and onnxruntime (and a variant) on one random batch of full-length samples.
+
+    ``runtimes``: registered runtime names also timed on ``onnx_path`` in the
+    same rounds; their medians go under ``row["runtimes_ms"][name]`` (None
+    when the runtime cannot load or run it; ``row["runtime_errors"]`` says why).
 
     The runtimes take turns for ``rounds`` rounds and each keeps its best
     round's median, so a burst of load from a neighbour on a shared machine
     hits every runtime alike instead of one.
     """
     with torch_threads(threads):
-        return _compare_latency(net, onnx_path, batch, length, threads, repeats, variant_path, rounds)
+        return _compare_latency(net, onnx_path, batch, length, threads, repeats, variant_path, rounds, runtimes)
 
 
 @contextlib.contextmanager
@@ -61,8 +75,8 @@ def torch_threads(threads: int) -> Iterator[None]:
 
 def _compare_latency(
     net: Any, onnx_path: Path, batch: int, length: int, threads: int, repeats: int,
-    variant_path: Path | None, rounds: int,
-) -> dict[str, float]:
+    variant_path: Path | None, rounds: int, runtimes: Sequence[str] = (),
+) -> dict[str, Any]:
     import torch
 
     feeds = IoSpec.for_model(net.mean.shape[0]).sample_inputs("bench", batch=batch, length=length)[0].feeds
@@ -79,16 +93,49 @@ def _compare_latency(
     if variant_path is not None:
         var = make_session(variant_path, threads=threads)
         runners["variant_ms"] = lambda: run_session(var, x, lengths)
+    errors = _add_runtimes(runners, runtimes, onnx_path, threads, x, lengths)
     per_round = max(1, repeats // max(1, rounds))
     best = {key: float("inf") for key in runners}
     for _ in range(max(1, rounds)):
-        for key, fn in runners.items():
-            best[key] = min(best[key], median_ms(fn, per_round, warmup=1))
-    row = dict(best)
+        for key, fn in list(runners.items()):
+            try:
+                best[key] = min(best[key], median_ms(fn, per_round, warmup=1))
+            except Exception as exc:  # another runtime failing: its column says so, the table goes on
+                if not key.startswith("runtime:"):
+                    raise
+                errors[key.removeprefix("runtime:")] = _first_line(exc)
+                del runners[key], best[key]
+    row: dict[str, Any] = {k: v for k, v in best.items() if not k.startswith("runtime:")}
+    if runtimes:
+        row["runtimes_ms"] = {n: best.get(f"runtime:{n}") for n in runtimes}
+        row["runtime_errors"] = errors
     row["speedup"] = row["torch_ms"] / row["onnx_ms"]
     if variant_path is not None:
         row["variant_speedup"] = row["torch_ms"] / row["variant_ms"]
     return row
+
+
+def _add_runtimes(
+    runners: dict[str, Callable[[], Any]], runtimes: Sequence[str], onnx_path: Path, threads: int, x: Any,
+    lengths: Any,
+) -> dict[str, str]:
+    """Each runtime's runner under ``runtime:NAME``; those that cannot load are left out, with why."""
+    from rnnzoo.core.registry import get_runtime
+
+    errors: dict[str, str] = {}
+    for name in runtimes:
+        try:
+            run = get_runtime(name).load(onnx_path, threads)
+        except Exception as exc:  # each runtime raises its own types
+            errors[name] = f"cannot load: {_first_line(exc)}"
+            continue
+        runners[f"runtime:{name}"] = functools.partial(run, x, lengths)
+    return errors
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:200]
 
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -164,8 +211,9 @@ def _net_shape(net: Any) -> tuple[str, int, int, int, int] | None:
 
 def benchmark_zoo(
     exports: Path, models: list[str], threads: int, repeats: int, peak_gflops: float | None = None,
+    runtimes: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """For each exported model: batch 1/64 x length 50/500, torch vs ORT vs int8.
+    """For each exported model: batch 1/64 x length 50/500, torch vs ORT vs int8 (vs ``runtimes``, side by side).
 
     Rows of built-in recurrent nets also carry the recurrent layers' achieved
     GFLOP/s per runtime (``torch_gflops``, ``onnx_gflops``...), and their
@@ -182,7 +230,7 @@ def benchmark_zoo(
         for batch in (1, 64):
             for length in (50, 500):
                 r = compare_latency(net, folder / "model.onnx", batch, length, threads, repeats,
-                                    int8 if int8.exists() else None)
+                                    int8 if int8.exists() else None, runtimes=runtimes)
                 row: dict[str, Any] = {"model": name, "batch": batch, "length": length, "threads": threads, **r}
                 if shape is not None:
                     cell, hidden, size_in, layers, dirs = shape
@@ -205,19 +253,30 @@ def bench_environment(threads: int, peak_gflops: float) -> dict[str, Any]:
             "machine": platform.machine(), "sgemm_peak_gflops": round(peak_gflops, 1)}
 
 
-def table_header(environment: dict[str, Any]) -> list[str]:
-    """The environment line and the column titles of ``rnnzoo bench``'s table."""
+def table_header(environment: dict[str, Any], runtimes: Sequence[str] = ()) -> list[str]:
+    """The environment line and the column titles of ``rnnzoo bench``'s table (one ``NAME ms`` per runtime)."""
+    extra = "".join(f" {_runtime_title(n):>{_width(n)}}" for n in runtimes)
     return ["  ".join(f"{k}={v}" for k, v in environment.items()),
             f"{'model':<26} {'batch':>5} {'len':>4} {'torch ms':>9} {'ort ms':>8} {'int8 ms':>8} "
-            f"{'torch/ort':>9} {'GFLOP/s torch':>13} {'ort':>6} {'ort/peak':>8}"]
+            f"{'torch/ort':>9} {'GFLOP/s torch':>13} {'ort':>6} {'ort/peak':>8}{extra}"]
 
 
-def table_row(r: dict[str, Any]) -> str:
-    """One row of :func:`benchmark_zoo` aligned under :func:`table_header`."""
+def table_row(r: dict[str, Any], runtimes: Sequence[str] = ()) -> str:
+    """One row of :func:`benchmark_zoo` aligned under :func:`table_header`; '-' where a runtime failed."""
+    times = r.get("runtimes_ms", {})
+    extra = "".join(f" {_num(times.get(n), f'{_width(n)}.3f')}" for n in runtimes)
     return (f"{r['model']:<26} {r['batch']:>5} {r['length']:>4} {r['torch_ms']:>9.3f} "
             f"{r['onnx_ms']:>8.3f} {r.get('variant_ms', float('nan')):>8.3f} {r['speedup']:>8.2f}x "
             f"{_num(r.get('torch_gflops'), '13.1f')} {_num(r.get('onnx_gflops'), '6.1f')} "
-            f"{_num(r.get('onnx_of_peak'), '8.0%')}")
+            f"{_num(r.get('onnx_of_peak'), '8.0%')}{extra}")
+
+
+def _runtime_title(name: str) -> str:
+    return f"{name} ms"
+
+
+def _width(name: str) -> int:
+    return max(9, len(_runtime_title(name)))
 
 
 def _num(value: float | None, spec: str) -> str:

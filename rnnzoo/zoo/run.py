@@ -47,6 +47,7 @@ class ZooRow:
     train_s: float = 0.0
     export_s: float = 0.0
     error: str = ""
+    runtimes: list[dict[str, Any]] = field(default_factory=list, repr=False)  # the card's runtime matrix rows
     history: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
 
@@ -267,10 +268,49 @@ def _fill_from_card(row: ZooRow, card: ExportCard, folder: Path) -> None:
     if card.parity is not None:
         row.max_abs_ort = card.parity.max_abs("onnxruntime")
         row.max_abs_ref = card.parity.max_abs("reference")
+    if card.runtimes is not None:
+        row.runtimes = card.runtimes.to_json()["rows"]
 
 
 def _fmt(v: Any, spec: str = ".3g") -> str:
     return "-" if v is None else format(v, spec)
+
+
+def runtime_matrix_lines(rows: list[ZooRow]) -> list[str]:
+    """REPORT.md's model x runtime table, from each card's ``runtimes`` section (none when no card has one)."""
+    names = list(dict.fromkeys(r["runtime"] for row in rows for r in row.runtimes))
+    if not names:
+        return []
+    versions = {n: next((r["version"] for row in rows for r in row.runtimes if r["runtime"] == n and r["version"]),
+                        None) for n in names}
+    lines = ["## Runtime matrix", "",
+             "The float32 `model.onnx` in every registered runtime on the small parity cases, vs PyTorch at the "
+             "model's tolerance: pass/FAIL, max abs difference, then median latency at 1 thread, batch 1 x 50 "
+             "steps / batch 64 x 300 steps (ms; `-`: not timed). Last column: int8/fp16 rows within 1e-4 of "
+             "onnxruntime on the same file. Informational (`rnnzoo verify --runtime` is the gate); the streaming "
+             "graph is not covered.", "",
+             "| model | " + " | ".join(f"{n} {versions[n] or ''}".strip() for n in names) + " | int8/fp16 agree |",
+             "|---|" + "---|" * len(names) + "---:|"]
+    for row in rows:
+        by = {(r["runtime"], r["variant"]): r for r in row.runtimes}
+        cells = [_runtime_cell(by.get((n, "fp32"))) for n in names]
+        variants = [r for r in row.runtimes if r["variant"] != "fp32" and not r["skipped"]]
+        agree = f"{sum(r['passed'] is True for r in variants)}/{len(variants)}" if variants else "-"
+        lines.append(f"| `{row.model}` | " + " | ".join(cells) + f" | {agree} |")
+    return [*lines, ""]
+
+
+def _runtime_cell(r: dict[str, Any] | None) -> str:
+    if r is None:
+        return "-"
+    if r["skipped"]:
+        return "skipped"
+    if not r["loads"]:
+        return "**FAIL** (does not load)"
+    verdict = "pass" if r["passed"] else "**FAIL**"
+    lat = r.get("latency_ms") or {}
+    times = " / ".join(_fmt(v, ".3g") for v in lat.values()) if any(v is not None for v in lat.values()) else ""
+    return f"{verdict} {_fmt(r['max_abs'], '.1e')}" + (f"; {times} ms" if times else "")
 
 
 def write_report(out: Path, rows: list[ZooRow]) -> None:
@@ -302,11 +342,14 @@ def write_report(out: Path, rows: list[ZooRow]) -> None:
               "measured side by side in this run. int8: every weight stored as int8 (compute stays float32, "
               "so latency equals float32); vs fp32: argmax agreement (classifiers) or relative error "
               "(regressors) on validation data.", ""]
+    lines += runtime_matrix_lines(rows)
     lines += [f"![{f.stem}]({f.name})" for f in figures]
     text = "\n".join(lines) + "\n"
     index = {"rnnzoo": __version__, "python": platform.python_version(),
              "report_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),  # which REPORT.md it goes with
-             "models": [{k: v for k, v in asdict(r).items() if k != "history"} for r in rows]}
+             "models": [{k: v for k, v in asdict(r).items() if k not in ("history", "runtimes")} for r in rows],
+             # apart from the rows: its latencies are measurements, the rows' other fields results
+             "runtime_matrix": {r.model: r.runtimes for r in rows}}
     # both are complete before either is replaced, and replaced back to back (a kill between them is
     # told by report_sha256)
     atomic_write(out / "REPORT.md", lambda p: p.write_text(text, encoding="utf-8"))

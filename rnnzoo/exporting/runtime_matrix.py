@@ -1,0 +1,191 @@
+"""The card's runtime matrix: every registered runtime on every variant file, at export time.
+
+One row per (runtime, variant file): does it load, how far its output is
+from the expected one on the small parity cases, and its median latency at
+1 thread. The float32 ``model.onnx`` is compared with PyTorch at the
+model's tolerance; ``model.int8.onnx`` / ``model.fp16.onnx`` with
+onnxruntime's output of the same file (they are not meant to equal
+PyTorch), within ``VARIANT_ATOL``. ``model.streaming.onnx`` is not covered
+(it takes state inputs, not ``lengths``). Informational only: nothing here
+fails the export; ``rnnzoo verify --runtime`` is the gate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rnnzoo.core.meta import ModelMeta
+from rnnzoo.deploy.card import FP16_FILE, INT8_FILE, MODEL_FILE, RuntimeMatrix, RuntimeRow
+from rnnzoo.deploy.compare import compare
+from rnnzoo.deploy.verify import finite_or_none
+from rnnzoo.exporting.iospec import IoSpec
+
+if TYPE_CHECKING:
+    from rnnzoo.data.dataset import SequenceDataset
+
+VARIANTS = (("fp32", MODEL_FILE), ("int8", INT8_FILE), ("fp16", FP16_FILE))
+VARIANT_ATOL = 1e-4  # int8/fp16 in another runtime vs the same file in onnxruntime
+BENCH_SHAPES = ((1, 50), (64, 300))
+NO_LATENCY = frozenset({"reference"})  # pure-Python evaluator: far too slow to time at batch 64 x 300
+LATENCY_VARIANTS = ("fp32",)  # int8/fp16 compute in float32 too; timing all three triples the stage's time
+NOTE = ("model.streaming.onnx is not covered; int8/fp16 are compared with onnxruntime on the same file; "
+        "latency: median ms at 1 thread, float32 model.onnx only")
+
+Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> float:
+    """Median wall time of ``fn`` in milliseconds over ``repeats`` calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def runtime_matrix(
+    folder: Path, net: Any, meta: ModelMeta, data: SequenceDataset | None, *, latency: bool = True,
+    repeats: int = 3, runtimes: list[str] | None = None, latency_variants: tuple[str, ...] = LATENCY_VARIANTS,
+) -> RuntimeMatrix:
+    """The card's ``runtimes`` section; never raises (a stage that cannot run records its ``error``).
+
+    ``latency=False`` records no latency; ``latency_variants`` are the variants timed (the others' None).
+    ``runtimes`` defaults to every registered runtime, installed or not.
+    """
+    start = time.perf_counter()
+    try:
+        matrix = _matrix(folder, net, meta, data, latency_variants if latency else (), repeats, runtimes)
+    except Exception as exc:  # informational: the export goes on without it
+        matrix = RuntimeMatrix([], error=f"{type(exc).__name__}: {_first_line(exc)}", note=NOTE)
+    return dataclasses.replace(matrix, seconds=round(time.perf_counter() - start, 3))
+
+
+def _matrix(
+    folder: Path, net: Any, meta: ModelMeta, data: SequenceDataset | None, timed: tuple[str, ...],
+    repeats: int, runtimes: list[str] | None,
+) -> RuntimeMatrix:
+    import torch
+
+    from rnnzoo.core.registry import get_runtime, list_runtimes
+
+    atol, rtol = _tolerance(meta.model)
+    io = IoSpec.for_model(meta.input_size)
+    samples = io.sample_inputs("parity", data, small=True)
+    cases = [(s.name, s.feeds["x"], s.feeds["lengths"]) for s in samples]
+    with torch.no_grad():
+        torch_out = [net(torch.from_numpy(x), torch.from_numpy(lengths)).numpy() for _, x, lengths in cases]
+    bench = {f"batch{b}_len{t}": io.sample_inputs("bench", batch=b, length=t)[0].feeds for b, t in BENCH_SHAPES}
+    files = [(v, f) for v, f in VARIANTS if (folder / f).is_file()]
+    ort_out = _onnxruntime_outputs(folder, files, cases)
+    rows = []
+    for name in runtimes if runtimes is not None else list_runtimes():
+        spec = get_runtime(name)
+        reason = _available(spec)
+        version = _version(spec)
+        for variant, file in files:
+            if reason is not None:
+                rows.append(RuntimeRow(name, variant, file, version, skipped=reason))
+                continue
+            want = torch_out if variant == "fp32" else ort_out.get(file)
+            tol = (atol, rtol) if variant == "fp32" else (VARIANT_ATOL, 0.0)
+            rows.append(_row(spec, variant, folder / file, version, cases, want, tol,
+                             bench, repeats, timed=variant in timed and name not in NO_LATENCY))
+    return RuntimeMatrix(rows, [c[0] for c in cases], atol, rtol, VARIANT_ATOL, 1, note=NOTE)
+
+
+def _row(
+    spec: Any, variant: str, path: Path, version: str | None, cases: list[tuple[str, np.ndarray, np.ndarray]],
+    want: list[np.ndarray] | None, tol: tuple[float, float], bench: dict[str, dict[str, np.ndarray]],
+    repeats: int, timed: bool,
+) -> RuntimeRow:
+    reference = "pytorch" if variant == "fp32" else "onnxruntime"
+    base: dict[str, Any] = {"runtime": spec.name, "variant": variant, "file": path.name, "version": version,
+                            "reference": reference, "latency_ms": dict.fromkeys(bench)}
+    try:
+        run: Runner = spec.load(path, 1)
+    except Exception as exc:  # each runtime raises its own types
+        return RuntimeRow(**base, error=f"cannot load: {_first_line(exc)}", passed=False)
+    errors: list[str] = []
+    found = []
+    for i, (name, x, lengths) in enumerate(cases):
+        try:
+            got = np.asarray(run(x, lengths))
+        except Exception as exc:  # each runtime raises its own types
+            errors.append(f"{name}: {_first_line(exc)}")
+            continue
+        if want is not None:
+            found.append(compare(name, spec.name, got, want[i], *tol))
+    if want is None:
+        errors.append(f"no {reference} output to compare with")
+    latency = {key: _latency(run, feeds, repeats) for key, feeds in bench.items()} if timed and not errors \
+        else base["latency_ms"]
+    return RuntimeRow(**{**base, "latency_ms": latency}, loads=True, error="; ".join(errors) or None,
+                      max_abs=finite_or_none(max((c.max_abs for c in found), default=float("nan"))),
+                      max_rel=finite_or_none(max((c.max_rel for c in found), default=float("nan"))),
+                      passed=not errors and bool(found) and all(c.passed for c in found))
+
+
+def _latency(run: Runner, feeds: dict[str, np.ndarray], repeats: int) -> float | None:
+    try:
+        return round(median_ms(lambda: run(feeds["x"], feeds["lengths"]), repeats, warmup=1), 4)
+    except Exception:  # it ran the parity cases; a failure here is recorded as "not measured"
+        return None
+
+
+def _onnxruntime_outputs(
+    folder: Path, files: list[tuple[str, str]], cases: list[tuple[str, np.ndarray, np.ndarray]]
+) -> dict[str, list[np.ndarray]]:
+    """onnxruntime's output of each variant file on every case: what other runtimes' int8/fp16 are held to."""
+    from rnnzoo.deploy.runtime import make_session, run_session
+
+    out = {}
+    for variant, file in files:
+        if variant == "fp32":
+            continue
+        try:
+            session = make_session(folder / file, threads=1)
+            out[file] = [np.asarray(run_session(session, x, lengths)) for _, x, lengths in cases]
+        except Exception:  # that file's rows then say there is nothing to compare with
+            continue
+    return out
+
+
+def _tolerance(model: str) -> tuple[float, float]:
+    from rnnzoo.core.registry import get_spec
+    from rnnzoo.errors import UnknownModelError
+
+    try:
+        tol = get_spec(model).tolerance
+    except UnknownModelError:
+        return 1e-4, 1e-3
+    return tol.atol, tol.rtol
+
+
+def _available(spec: Any) -> str | None:
+    try:
+        reason = spec.available()
+    except Exception as exc:  # a plugin's available() may raise anything
+        return f"available() raised {type(exc).__name__}: {_first_line(exc)}"
+    return None if reason is None else str(reason)
+
+
+def _version(spec: Any) -> str | None:
+    try:
+        return str(spec.version())
+    except Exception:  # ImportError when not installed; a plugin's version() may raise anything
+        return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:300]
