@@ -1,4 +1,5 @@
-"""The base layer: spec classes, hook specs, plugin loading, the registry and atomic writes.
+"""The base layer: spec classes (the plugin contract), hook specs, plugin loading, the registry,
+``ModelMeta``, shared argument checks, atomic writes and folder locks.
 
-Imports nothing from the layers above it, and never torch.
+Imports nothing from the layers above it, and never torch (import-linter checks both).
 """
