@@ -26,6 +26,7 @@ from rnnzoo.deploy.card import FP16_FILE, INT8_FILE, MODEL_FILE, RuntimeMatrix, 
 from rnnzoo.deploy.compare import compare
 from rnnzoo.deploy.verify import finite_or_none
 from rnnzoo.exporting.iospec import IoSpec
+from rnnzoo.runtimes._common import first_line, installed_version, unavailable
 
 if TYPE_CHECKING:
     from rnnzoo.data.dataset import SequenceDataset
@@ -66,7 +67,7 @@ def runtime_matrix(
     try:
         matrix = _matrix(folder, net, meta, data, latency_variants if latency else (), repeats, runtimes)
     except Exception as exc:  # informational: the export goes on without it
-        matrix = RuntimeMatrix([], error=f"{type(exc).__name__}: {_first_line(exc)}", note=NOTE)
+        matrix = RuntimeMatrix([], error=f"{type(exc).__name__}: {first_line(exc)}", note=NOTE)
     return dataclasses.replace(matrix, seconds=round(time.perf_counter() - start, 3))
 
 
@@ -90,8 +91,8 @@ def _matrix(
     rows = []
     for name in runtimes if runtimes is not None else list_runtimes():
         spec = get_runtime(name)
-        reason = _available(spec)
-        version = _version(spec)
+        reason = unavailable(spec)
+        version = installed_version(spec)
         for variant, file in files:
             if reason is not None:
                 rows.append(RuntimeRow(name, variant, file, version, skipped=reason))
@@ -114,14 +115,14 @@ def _row(
     try:
         run: Runner = spec.load(path, 1)
     except Exception as exc:  # each runtime raises its own types
-        return RuntimeRow(**base, error=f"cannot load: {_first_line(exc)}", passed=False)
+        return RuntimeRow(**base, error=f"cannot load: {first_line(exc)}", passed=False)
     errors: list[str] = []
     found = []
     for i, (name, x, lengths) in enumerate(cases):
         try:
             got = np.asarray(run(x, lengths))
         except Exception as exc:  # each runtime raises its own types
-            errors.append(f"{name}: {_first_line(exc)}")
+            errors.append(f"{name}: {first_line(exc)}")
             continue
         if want is not None:
             found.append(compare(name, spec.name, got, want[i], *tol))
@@ -171,21 +172,3 @@ def _tolerance(model: str) -> tuple[float, float]:
     return tol.atol, tol.rtol
 
 
-def _available(spec: Any) -> str | None:
-    try:
-        reason = spec.available()
-    except Exception as exc:  # a plugin's available() may raise anything
-        return f"available() raised {type(exc).__name__}: {_first_line(exc)}"
-    return None if reason is None else str(reason)
-
-
-def _version(spec: Any) -> str | None:
-    try:
-        return str(spec.version())
-    except Exception:  # ImportError when not installed; a plugin's version() may raise anything
-        return None
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return (lines[0] if lines else type(exc).__name__)[:300]

@@ -17,6 +17,7 @@ import numpy as np
 from rnnzoo.deploy.card import MODEL_FILE, ExportCard, read_card
 from rnnzoo.deploy.compare import Case, compare
 from rnnzoo.deploy.verify import finite_or_none, read_tensor, verify_files
+from rnnzoo.runtimes._common import first_line, installed_version, unavailable
 
 
 def verify(
@@ -113,13 +114,10 @@ def _runtime_row(
     spec: Any, explicit: bool, model: Path, data: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
     atol: float, rtol: float,
 ) -> dict[str, Any]:
-    row: dict[str, Any] = {"runtime": spec.name, "version": _version(spec), "loads": False, "max_abs": None,
+    row: dict[str, Any] = {"runtime": spec.name, "version": installed_version(spec), "loads": False, "max_abs": None,
                            "max_rel": None, "passed": None, "skipped": None, "error": None, "cases": [],
                            "problems": []}
-    try:
-        reason = spec.available()
-    except Exception as exc:  # a plugin's available() may raise anything
-        reason = f"available() raised {type(exc).__name__}: {_first_line(exc)}"
+    reason = unavailable(spec)
     if reason is not None:
         if not explicit:
             row["skipped"] = str(reason)
@@ -128,7 +126,7 @@ def _runtime_row(
     try:
         run = spec.load(model, None)
     except Exception as exc:  # each runtime raises its own types
-        return _fail(row, f"runtime {spec.name}: cannot load {MODEL_FILE}: {_first_line(exc)}", _first_line(exc))
+        return _fail(row, f"runtime {spec.name}: cannot load {MODEL_FILE}: {first_line(exc)}", first_line(exc))
     row["loads"] = True
     cases = []
     for name, x, lengths, want in data:
@@ -136,8 +134,8 @@ def _runtime_row(
             got = np.asarray(run(x, lengths))
         except Exception as exc:  # each runtime raises its own types
             cases.append(Case(name, spec.name, list(want.shape), float("inf"), float("inf"), False))
-            row["error"] = row["error"] or f"{name}: {_first_line(exc)}"
-            row["problems"].append(f"runtime {spec.name}: {name}: failed to run: {_first_line(exc)}")
+            row["error"] = row["error"] or f"{name}: {first_line(exc)}"
+            row["problems"].append(f"runtime {spec.name}: {name}: failed to run: {first_line(exc)}")
             continue
         case = compare(name, spec.name, got, want, atol, rtol)
         cases.append(case)
@@ -160,15 +158,3 @@ def _fail(row: dict[str, Any], problem: str, error: str) -> dict[str, Any]:
     row["problems"].append(problem)
     return row
 
-
-def _version(spec: Any) -> str | None:
-    """The runtime's version; None when it is not installed (or its plugin's version() is broken)."""
-    try:
-        return str(spec.version())
-    except Exception:  # ImportError when not installed; a plugin's version() may raise anything
-        return None
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return (lines[0] if lines else type(exc).__name__)[:300]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata as md
 import importlib.util
 from collections.abc import Callable
+from typing import Any
 
 from rnnzoo.errors import MissingDependencyError
 
@@ -36,3 +37,26 @@ def distribution_version(dist: str, extra: str | None) -> Callable[[], str]:
             raise MissingDependencyError(f"{dist} is not installed: {how}") from None
 
     return version
+
+
+def first_line(exc: BaseException) -> str:
+    """One line of an exception for a report row: runtimes' messages span many lines."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:300]
+
+
+def installed_version(spec: Any) -> str | None:
+    """The runtime's version; None when it is not installed (or its plugin's ``version()`` is broken)."""
+    try:
+        return str(spec.version())
+    except Exception:  # ImportError when not installed; a plugin's version() may raise anything
+        return None
+
+
+def unavailable(spec: Any) -> str | None:
+    """Why the runtime cannot be used here, or None; a plugin whose ``available()`` raises is unavailable."""
+    try:
+        reason = spec.available()
+    except Exception as exc:  # a plugin's available() may raise anything
+        return f"available() raised {type(exc).__name__}: {first_line(exc)}"
+    return None if reason is None else str(reason)

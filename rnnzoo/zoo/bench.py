@@ -16,6 +16,7 @@ from typing import Any
 from rnnzoo.deploy.runtime import make_session, run_session
 from rnnzoo.exporting.iospec import IoSpec
 from rnnzoo.exporting.runtime_matrix import median_ms as median_ms  # one timing rule for bench and the card
+from rnnzoo.runtimes._common import first_line
 
 SLOW_RUNTIMES = frozenset({"reference"})  # pure Python: `all` leaves it out; name it to time it anyway
 
@@ -103,7 +104,7 @@ def _compare_latency(
             except Exception as exc:  # another runtime failing: its column says so, the table goes on
                 if not key.startswith("runtime:"):
                     raise
-                errors[key.removeprefix("runtime:")] = _first_line(exc)
+                errors[key.removeprefix("runtime:")] = first_line(exc)
                 del runners[key], best[key]
     row: dict[str, Any] = {k: v for k, v in best.items() if not k.startswith("runtime:")}
     if runtimes:
@@ -127,15 +128,11 @@ def _add_runtimes(
         try:
             run = get_runtime(name).load(onnx_path, threads)
         except Exception as exc:  # each runtime raises its own types
-            errors[name] = f"cannot load: {_first_line(exc)}"
+            errors[name] = f"cannot load: {first_line(exc)}"
             continue
         runners[f"runtime:{name}"] = functools.partial(run, x, lengths)
     return errors
 
-
-def _first_line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return (lines[0] if lines else type(exc).__name__)[:200]
 
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
