@@ -36,7 +36,7 @@ from rnnzoo.core.atomic import atomic_write
 from rnnzoo.core.meta import ModelMeta
 from rnnzoo.data.dataset import SequenceDataset
 from rnnzoo.data.split import validation_data
-from rnnzoo.deploy.card import CARD_FILE, MODEL_FILE, ExportCard
+from rnnzoo.deploy.card import CARD_FILE, CHECKPOINT_FILE, MODEL_FILE, ExportCard
 from rnnzoo.deploy.runtime import sha256
 from rnnzoo.errors import ExportError, ParityError
 from rnnzoo.exporting.folder import check_replaceable, resolve_target, staged_folder
@@ -117,7 +117,7 @@ def _write_folder(
     io = IoSpec.from_meta(meta)
     proto = to_onnx(net, meta, opset)
     atomic_write(folder / MODEL_FILE, lambda p: p.write_bytes(proto.SerializeToString()))
-    save_checkpoint(folder / "checkpoint.safetensors", net, meta)
+    save_checkpoint(folder / CHECKPOINT_FILE, net, meta)
     x, lengths = example_batch(meta, data)
     _write_test_data(folder / "test_data_set_0", net, x, lengths)
     card = ExportCard(onnx_metadata(meta, opset), meta, static_checks(proto, net, io))

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from rnnzoo.data.dataset import SequenceDataset
-from rnnzoo.deploy.card import MODEL_FILE, ExportCard, read_card
+from rnnzoo.deploy.card import CHECKPOINT_FILE, MODEL_FILE, ExportCard, read_card
 from rnnzoo.deploy.compare import ParityReport, compare
 from rnnzoo.deploy.runtime import make_session, run_session
 from rnnzoo.errors import ParityError
@@ -60,7 +60,7 @@ def check_parity(
     folder = Path(getattr(export, "folder", export))
     card = card if card is not None else read_card(folder)
     if net is None:
-        net = load_checkpoint(folder / "checkpoint.safetensors").model
+        net = load_checkpoint(folder / CHECKPOINT_FILE).model
     meta = card.meta
     if data is None:
         from rnnzoo.data.split import validation_data

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from rnnzoo.deploy.card import CHECKPOINT_FILE, INT8_FILE
 from rnnzoo.deploy.runtime import make_session, run_session
 from rnnzoo.exporting.iospec import IoSpec
 from rnnzoo.exporting.runtime_matrix import median_ms as median_ms  # one timing rule for bench and the card
@@ -221,9 +222,9 @@ def benchmark_zoo(
     rows = []
     for name in models:
         folder = exports / name
-        net = load_checkpoint(folder / "checkpoint.safetensors").model
+        net = load_checkpoint(folder / CHECKPOINT_FILE).model
         shape = _net_shape(net)
-        int8 = folder / "model.int8.onnx"
+        int8 = folder / INT8_FILE
         for batch in (1, 64):
             for length in (50, 500):
                 r = compare_latency(net, folder / "model.onnx", batch, length, threads, repeats,
