@@ -136,5 +136,6 @@ def test_one_process_is_a_strategy_with_the_same_methods_doing_nothing(monkeypat
     before = torch.get_rng_state()
     one.seed_worker(0, 3)
     one.check_same_epoch(3)
+    one.wait_for_all()
     one.close()
     assert torch.equal(torch.get_rng_state(), before)

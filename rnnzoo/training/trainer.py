@@ -18,6 +18,7 @@ import hashlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -55,19 +56,38 @@ class TrainResult:
     splits: Splits
     checkpoint: Path | None = None
 
+    @property
+    def test_metrics(self) -> dict[str, float] | None:
+        """The held-out test split's metrics (``accuracy``, ``loss``...), or None when there was no test split.
 
-def train(model_or_name: str | nn.Module, data: str | Path | SequenceDataset, **config: Any) -> TrainResult:
+        Measured once, after training: they never chose an epoch or a weight.
+        """
+        if self.splits.test is None:
+            return None
+        return {k.removeprefix("test_"): v for k, v in self.metrics.items() if k.startswith("test_")}
+
+
+def train(model_or_name: str | nn.Module, data: str | Path | SequenceDataset,
+          test_data: str | Path | SequenceDataset | None = None, *,
+          on_epoch: Callable[[dict[str, Any]], None] | None = None, **config: Any) -> TrainResult:
     """Train a registered model (by name, or built with ``create_model``) on ``data``.
 
     ``data`` is a registered dataset name, a file (.npz/.csv/.ts) or a
-    SequenceDataset. ``config`` keys are the fields of :class:`TrainConfig`.
+    SequenceDataset. ``test_data`` (same kinds) is held out and only
+    measured at the end (``result.test_metrics``); without it a registered
+    dataset's or a ``NAME_TRAIN.ts``/``NAME_TEST.ts`` pair's standard test
+    split is used. Validation is always carved from the training part, and
+    test data never steers early stopping or the choice of weights.
+    ``config`` keys are the fields of :class:`TrainConfig`. ``on_epoch(record)``
+    is called on the main process after every epoch with that epoch's history
+    record; an exception it raises ends the run (a search prunes trials so).
     """
     task = None
     if isinstance(model_or_name, str):
         spec = get_spec(model_or_name)
         config, task = {**spec.train_defaults, **config}, spec.task
     cfg = make_config(config)
-    ds = resolve_data(data, task)
+    ds = resolve_data(data, task, test_data)
     splits = split_dataset(ds, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     dist = from_env(cfg.device)  # DDP if launched by torchrun with several workers, else one process
     try:
@@ -75,9 +95,32 @@ def train(model_or_name: str | nn.Module, data: str | Path | SequenceDataset, **
         torch.manual_seed(cfg.seed)
         net, build = _prepare_model(model_or_name, splits.train, cfg)
         with _run_lock(cfg, dist):
-            return _Loop(net, build, splits, cfg, dist, fingerprint(ds)).run()
+            loop = _Loop(net, build, splits, cfg, dist, fingerprint(ds))
+            loop.test_source = _test_source(data, test_data, splits)
+            loop.on_epoch = on_epoch
+            result = loop.run()
+        dist.wait_for_all()
+        return result
     finally:
         dist.close()
+
+
+def _test_source(data: object, test_data: object, splits: Splits) -> str | None:
+    """What the test metrics were measured on, for the checkpoint and card: a file, a name, or a split."""
+    if splits.test is None:
+        return None
+    if isinstance(test_data, SequenceDataset):
+        return test_data.name
+    if test_data is not None:
+        return str(test_data)
+    if isinstance(data, (str, Path)) and Path(data).suffix:
+        from rnnzoo.data.pairing import archive_pair
+
+        pair = archive_pair(data)
+        if pair is not None:
+            return str(pair[1])
+    name = data.name if isinstance(data, SequenceDataset) else str(data)
+    return f"{name} (test split)"
 
 
 def _run_lock(cfg: TrainConfig, dist: Strategy) -> contextlib.AbstractContextManager[None]:
@@ -91,8 +134,23 @@ def _run_lock(cfg: TrainConfig, dist: Strategy) -> contextlib.AbstractContextMan
     return exclusive(out / ".rnnzoo.lock", f"run folder {out}")
 
 
-def resolve_data(data: str | Path | SequenceDataset, task: str | None = None) -> SequenceDataset:
-    """A dataset name, a file (.npz/.csv need ``task``; .ts says its own) or a SequenceDataset."""
+def resolve_data(data: str | Path | SequenceDataset, task: str | None = None,
+                 test_data: str | Path | SequenceDataset | None = None) -> SequenceDataset:
+    """A dataset name, a file (.npz/.csv need ``task``; .ts says its own) or a SequenceDataset.
+
+    With ``test_data`` the result marks those rows ``"test"`` in its ``split``
+    (replacing any standard test split of ``data``). A file that is half of
+    a ``NAME_TRAIN.ts``/``NAME_TEST.ts`` pair brings the other half as its test split.
+    """
+    if test_data is None:
+        return _resolve_one(data, task, pair=True)
+    from rnnzoo.data.pairing import with_test
+
+    train = _resolve_one(data, task, pair=False)
+    return with_test(train, _resolve_one(test_data, train.task, pair=False))
+
+
+def _resolve_one(data: str | Path | SequenceDataset, task: str | None, pair: bool) -> SequenceDataset:
     if isinstance(data, SequenceDataset):
         return data
     from rnnzoo.core.registry import list_datasets, load_dataset
@@ -101,7 +159,11 @@ def resolve_data(data: str | Path | SequenceDataset, task: str | None = None) ->
         return load_dataset(data)
     if Path(data).suffix:
         from rnnzoo.data.loaders import load_file
+        from rnnzoo.data.pairing import archive_pair, with_test
 
+        both = archive_pair(data) if pair else None
+        if both is not None:
+            return with_test(load_file(both[0], task=task), load_file(both[1], task=task))
         return load_file(Path(data), task=task)
     return load_dataset(str(data))  # raises UnknownDatasetError with suggestions
 
@@ -202,6 +264,8 @@ class _Loop:
                  data_sha256: str | None = None):
         self.net, self.build, self.splits, self.cfg, self.dist = net, build, splits, cfg, dist
         self.data_sha256 = data_sha256  # recorded, and compared on resume: same name, other data is refused
+        self.test_source: str | None = None  # recorded with the test metrics
+        self.on_epoch: Callable[[dict[str, Any]], None] | None = None  # e.g. a search's pruning check
         self.model: nn.Module = net  # wrapped for DDP in run(), after resuming, so every rank starts alike
         self.spec = get_spec(build["name"])
         self.loss_fn = make_loss(self.spec.task, cfg.loss, class_weights(cfg, splits.train))
@@ -232,6 +296,8 @@ class _Loop:
             self.log.epoch(record, self.cfg.epochs)
             if self.out:
                 save_checkpoint(self.out / "last.safetensors", self.net, self._meta(), self.state.to_dict())
+            if self.on_epoch is not None and self.dist.is_main:
+                self.on_epoch(record)
         return self._finish()
 
     def _stopped(self) -> bool:
@@ -305,7 +371,7 @@ class _Loop:
             part = getattr(self.splits, split)
             if part is not None:
                 metrics.update({f"{split}_{k}": v for k, v in self.evaluate(part).items()})
-        meta = self._meta().replace(metrics=metrics)
+        meta = self._meta().replace(metrics=metrics, test_dataset=self.test_source)
         path = None
         if self.out:
             path = save_checkpoint(self.out / "model.safetensors", self.net, meta)
