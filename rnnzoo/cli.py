@@ -189,6 +189,9 @@ def _parse_hparams(pairs: tuple[str, ...]) -> dict[str, Any]:
 @main.command()
 @click.argument("model")
 @click.option("--data", help="Dataset name or file (.npz/.csv/.ts). Default: the model's default dataset.")
+@click.option("--test", "test_data", metavar="NAME|FILE",
+              help="Held-out test set, measured once at the end (never used to pick weights). Default: the "
+                   "dataset's standard test split, or NAME_TEST.ts beside NAME_TRAIN.ts.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Run folder [runs/MODEL].")
 @click.option("--epochs", type=int)
 @click.option("--batch-size", type=int)
@@ -208,8 +211,8 @@ def _parse_hparams(pairs: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final metrics as JSON.")
 @_friendly
-def train(model: str, data: str | None, out_dir: str | None, hparams: tuple[str, ...], as_json: bool,
-          nproc: int, **opts: Any) -> None:
+def train(model: str, data: str | None, test_data: str | None, out_dir: str | None, hparams: tuple[str, ...],
+          as_json: bool, nproc: int, **opts: Any) -> None:
     """Train MODEL; writes OUT/model.safetensors, last.safetensors, history.csv/json, curves.png.
 
     --batch-size is the global batch: with --nproc N (or under torchrun) each
@@ -233,25 +236,29 @@ def train(model: str, data: str | None, out_dir: str | None, hparams: tuple[str,
     config.update({k: v for k, v in opts.items() if v is not None and v is not False})
     out = out_dir or f"runs/{model}"
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
-        _check_before_launch(spec.task, dataset, {**spec.train_defaults, **config, "out_dir": out})
+        _check_before_launch(spec.task, dataset, {**spec.train_defaults, **config, "out_dir": out}, test_data)
         sys.exit(_torchrun(nproc))
-    result = run(model, dataset, out_dir=out, hparams=_parse_hparams(hparams), **config)
+    result = run(model, dataset, test_data=test_data, out_dir=out, hparams=_parse_hparams(hparams), **config)
     if int(os.environ.get("RANK", "0")) != 0:
         return
     if as_json:
         click.echo(json.dumps({"checkpoint": str(result.checkpoint), **result.metrics}, indent=2))
-    else:
-        metrics = "  ".join(f"{k}={v:.4g}" for k, v in result.metrics.items())
-        click.echo(f"{model}: {metrics}\ncheckpoint: {result.checkpoint}")
+        return
+    chosen = "  ".join(f"{k}={v:.4g}" for k, v in result.metrics.items() if not k.startswith("test_"))
+    click.echo(f"{model}: {chosen}")
+    if result.test_metrics is not None:
+        held_out = "  ".join(f"{k}={v:.4g}" for k, v in result.test_metrics.items())
+        click.echo(f"test ({result.meta.test_dataset}, measured once, not used for selection): {held_out}")
+    click.echo(f"checkpoint: {result.checkpoint}")
 
 
-def _check_before_launch(task: str, dataset: str, config: dict[str, Any]) -> None:
+def _check_before_launch(task: str, dataset: str, config: dict[str, Any], test_data: str | None) -> None:
     """Settings and data fail here as one error line, not once per worker under torchrun's traceback."""
     from rnnzoo.training.config import make_config
     from rnnzoo.training.trainer import resolve_data
 
     cfg = make_config(config)
-    resolve_data(dataset, task)
+    resolve_data(dataset, task, test_data)
     if cfg.out_dir:  # a busy or unwritable run folder, before any worker starts
         from rnnzoo.core.locks import exclusive
 

@@ -47,6 +47,7 @@ class ModelMeta:
     plugin: PluginInfo = field(default_factory=PluginInfo)
     per_step: bool = False
     dataset: str | None = None
+    test_dataset: str | None = None  # where the test_* metrics were measured; never used to pick weights
     label_names: tuple[str, ...] | None = None
     feature_names: tuple[str, ...] | None = None
     max_train_length: int | None = None
@@ -114,7 +115,8 @@ def _problems(meta: ModelMeta) -> list[str]:
         bad.append(f"hparams of the wrong type (got {type(meta.hparams).__name__}, need a mapping)")
     if not isinstance(meta.config, Mapping):
         bad.append(f"config of the wrong type (got {type(meta.config).__name__}, need a mapping)")
-    bad += [f"{k} of the wrong type (got {getattr(meta, k)!r}, need text)" for k in ("dataset", "data_sha256")
+    bad += [f"{k} of the wrong type (got {getattr(meta, k)!r}, need text)"
+            for k in ("dataset", "test_dataset", "data_sha256")
             if getattr(meta, k) is not None and not isinstance(getattr(meta, k), str)]
     if meta.epochs_run is not None and (isinstance(meta.epochs_run, bool) or not isinstance(meta.epochs_run, int)):
         bad.append(f"epochs_run of the wrong type (got {meta.epochs_run!r}, need an int)")
