@@ -161,15 +161,24 @@ def plugins(as_json: bool, check: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @_friendly
 def datasets(pattern: str, as_json: bool) -> None:
-    """List registered datasets matching PATTERN."""
+    """List registered datasets matching PATTERN: task, samples (train/test), lengths, features, source."""
     from rnnzoo.core.registry import get_dataset_spec, list_datasets
 
     rows = []
     for name in list_datasets(pattern):
         spec = get_dataset_spec(name)
-        rows.append({"name": name, "task": spec.task, "per_step": spec.per_step,
-                     "description": spec.description})
-    _emit(rows, as_json, ["name", "task", "per_step", "description"])
+        rows.append({"name": name, "task": spec.task + (" per step" if spec.per_step else ""),
+                     "samples": _pair(spec.samples, "/"), "length": _pair(spec.length, "-"),
+                     "features": spec.features if spec.features is not None else "?",
+                     "source": spec.source or "?", "description": spec.description})
+    _emit(rows, as_json, ["name", "task", "samples", "length", "features", "source", "description"])
+
+
+def _pair(pair: tuple[int, int] | None, sep: str) -> str:
+    """``(50, 150)`` as ``50/150``, ``(24, 24)`` as ``24`` (facts are optional: ``?`` when not declared)."""
+    if pair is None:
+        return "?"
+    return str(pair[0]) if sep == "-" and pair[0] == pair[1] else f"{pair[0]}{sep}{pair[1]}"
 
 
 def _parse_hparams(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -319,29 +328,69 @@ def export_cmd(checkpoint: str, out_dir: str | None, opset: int, no_int8: bool, 
 
 
 @main.command()
-@click.argument("folder", type=click.Path())
+@click.argument("folders", nargs=-1, required=True, metavar="FOLDER...")
 @click.option("--no-parity", is_flag=True, help="Skip the PyTorch comparison (no torch needed).")
 @click.option("--runtime", "runtimes", metavar="NAME[,NAME]|all",
               help="Also run the stored test data in these inference runtimes (`all`: every installed one).")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the report as JSON (one folder: its report; several: {passed, exports: [...]}).")
+@click.option("--junit-xml", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write JUnit XML: one testcase per export x check x runtime.")
+@click.option("--baseline", type=click.Path(exists=True, file_okay=False), metavar="OLD",
+              help="Drift gate: compare with a previous export or baseline folder (or a folder of them, by name).")
+@click.option("--max-abs-change", type=click.FloatRange(min=0), metavar="X",
+              help="Drift gate: largest allowed output change [the model's parity tolerance].")
+@click.option("--min-agreement", type=click.FloatRange(0, 1), metavar="P",
+              help="Drift gate: least argmax agreement, classifiers [reported, not gated].")
+@click.option("--max-metric-change", type=click.FloatRange(min=0), metavar="X",
+              help="Drift gate: largest change of a recorded val/test metric [reported, not gated].")
+@click.option("--save-baseline", type=click.Path(file_okay=False), metavar="DIR",
+              help="After verifying, copy the stored test data and metrics to DIR (a few KB) for a later --baseline.")
 @_friendly
-def verify(folder: str, no_parity: bool, runtimes: str | None, as_json: bool) -> None:
-    """Re-check an export FOLDER: hashes, onnx.checker, test_data_set_*, parity vs its checkpoint."""
-    from rnnzoo.exporting.verify import verify as run
+def verify(folders: tuple[str, ...], no_parity: bool, runtimes: str | None, as_json: bool, junit_xml: str | None,
+           baseline: str | None, max_abs_change: float | None, min_agreement: float | None,
+           max_metric_change: float | None, save_baseline: str | None) -> None:
+    """Re-check export FOLDERs (or a glob): hashes, onnx.checker, test_data_set_*, parity vs the checkpoint.
 
-    report = run(folder, parity=False if no_parity else None, runtimes=runtimes)
+    With --baseline, also how far each export's outputs moved from a previous export's; exit 1 when a
+    threshold is exceeded.
+    """
+    from rnnzoo.deploy.drift import DriftThresholds
+    from rnnzoo.deploy.junit import write_junit
+    from rnnzoo.exporting.verify_all import expand, save_baselines, verify_all
+
+    paths = expand(folders)
+    thresholds = DriftThresholds(max_abs_change, min_agreement, max_metric_change)
+    reports = verify_all(paths, parity=False if no_parity else None, runtimes=runtimes, baseline=baseline,
+                         thresholds=thresholds)
+    if junit_xml:
+        write_junit(junit_xml, reports)
+    passed = all(r["passed"] for r in reports)
     if as_json:
-        click.echo(json.dumps(report, indent=2, default=str))
+        doc = reports[0] if len(reports) == 1 else {"passed": passed, "exports": reports}
+        click.echo(json.dumps(doc, indent=2, default=str))
     else:
-        for row in report.get("runtimes", []):
-            click.echo(f"  {_runtime_line(row)}")
-        for p in report["problems"]:
-            click.echo(f"  ! {p}")
-        extra = f"; {report['parity']['summary']}" if "parity" in report else ""
-        click.echo(f"{folder}: {'ok' if report['passed'] else 'FAILED'}{extra}")
-    if not report["passed"]:
+        for report in reports:
+            _echo_report(report)
+    if passed and save_baseline:
+        for dest in save_baselines(paths, save_baseline):
+            click.echo(f"baseline written to {dest}", err=as_json)
+    if not passed:
         sys.exit(1)
 
+
+def _echo_report(report: dict[str, Any]) -> None:
+    from rnnzoo.deploy.drift import drift_table
+
+    for row in report.get("runtimes", []):
+        click.echo(f"  {_runtime_line(row)}")
+    if "drift" in report:
+        click.echo(f"  drift vs {report['drift']['baseline']}:")
+        click.echo("\n".join(f"    {line}" for line in drift_table(report["drift"]).splitlines()))
+    for p in report["problems"]:
+        click.echo(f"  ! {p}")
+    extra = f"; {report['parity']['summary']}" if "parity" in report else ""
+    click.echo(f"{report['folder']}: {'ok' if report['passed'] else 'FAILED'}{extra}")
 
 def _runtime_line(row: dict[str, Any]) -> str:
     """``runtime openvino 2026.4.1: ok, max abs 1.2e-07 over 1 case`` (or skipped/FAILED and why)."""
@@ -436,20 +485,35 @@ def bench(pattern: str, exports: str, threads: int, repeats: int, out: str | Non
               help="Models run at once, each in its own worker process. Rows do not depend on it.")
 @click.option("--threads", type=int, default=1, show_default=True,
               help="torch threads per model (keep jobs x threads <= CPUs). Results depend on it.")
+@click.option("--data", help="Train every model that fits this dataset name or file (.npz/.csv/.ts) instead of "
+                             "each model's default; adds a leaderboard to the report.")
+@click.option("--test", "test_data", type=click.Path(dir_okay=False),
+              help="With --data: a file with the test part (reported beside, never used for selection).")
+@click.option("--task", type=click.Choice(TASKS), help="With --data: the task of a .npz/.csv file.")
+@click.option("--fail-at-chance", is_flag=True, help="Exit 1 when a classifier is at chance level, too.")
 @click.option("--quiet", is_flag=True)
 @_friendly
-def zoo(pattern: str, out: str, epochs: int | None, seed: int, jobs: int, threads: int, quiet: bool) -> None:
-    """The main job: train, export and verify every model matching PATTERN; write OUT/REPORT.md."""
+def zoo(pattern: str, out: str, epochs: int | None, seed: int, jobs: int, threads: int, data: str | None,
+        test_data: str | None, task: str | None, fail_at_chance: bool, quiet: bool) -> None:
+    """The main job: train, export and verify every model matching PATTERN; write OUT/REPORT.md.
+
+    With --data, every matching model whose task fits the data trains on it, and the
+    report ranks them by validation metric.
+    """
+    from rnnzoo.zoo.leaderboard import at_chance
     from rnnzoo.zoo.run import run_zoo
 
-    rows = run_zoo(pattern, out, epochs=epochs, quiet=quiet, seed=seed, jobs=jobs, threads=threads)
+    rows = run_zoo(pattern, out, epochs=epochs, quiet=quiet, seed=seed, jobs=jobs, threads=threads, data=data,
+                   test_data=test_data, task=task)
     for r in rows:
-        status = "pass" if r.passed else f"FAIL {r.error}"
+        status = "pass" if r.passed and not at_chance(r) else "AT CHANCE" if r.passed else f"FAIL {r.error}"
         value = f"{r.metric}={r.value:.3f}" if r.value is not None else ""
         parity = "-" if r.max_abs_ort is None else f"{r.max_abs_ort:.1e}"
         click.echo(f"{r.model:<18} {value:<22} parity={parity:<8} {status}")
-    click.echo(f"{sum(r.passed for r in rows)}/{len(rows)} passed; report: {Path(out) / 'REPORT.md'}")
-    if not all(r.passed for r in rows):
+    chance = [r.model for r in rows if r.passed and at_chance(r)]
+    note = f"; {len(chance)} at chance level" if chance else ""
+    click.echo(f"{sum(r.passed for r in rows)}/{len(rows)} passed{note}; report: {Path(out) / 'REPORT.md'}")
+    if not all(r.passed for r in rows) or (fail_at_chance and chance):
         sys.exit(1)
 
 
