@@ -74,3 +74,28 @@ def save_baselines(folders: list[Path], dest: str | Path) -> list[Path]:
     if len(folders) == 1:
         return [save_baseline(folders[0], dest)]
     return [save_baseline(f, dest / f.name) for f in folders]
+
+
+def zoo_reports(out: str | Path, models: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Reports for the zoo's ``exports/junit.xml``: ``(model, error)`` pairs of one run, folders ``out/<model>``.
+
+    Torch is not rerun: the export has just checked parity, and the card's
+    numbers are the report's ``parity`` (the same testcases ``rnnzoo verify``
+    would write). A model that failed before its export has a failed report
+    carrying the zoo's error.
+    """
+    from rnnzoo.deploy.card import read_card
+
+    reports = []
+    for model, error in models:
+        folder = Path(out) / model
+        if error or not (folder / CARD_FILE).is_file():
+            why = error or f"no export in {folder}"
+            reports.append({"folder": str(folder), "model": model, "error": why, "problems": [why], "passed": False})
+            continue
+        [report] = verify_all([folder], parity=False)
+        card = read_card(folder) if "error" not in report else None
+        if card is not None and card.parity is not None:
+            report["parity"] = card.parity.as_dict()
+        reports.append(report)
+    return reports
