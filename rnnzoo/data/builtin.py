@@ -1,23 +1,23 @@
-"""rnnzoo's own dataset plugin: generated tasks plus one real dataset from a PyPI package.
+"""rnnzoo's own dataset plugin: generated tasks plus the real UCR/UEA/TSER sets that ship offline.
 
 Generated sets are deterministic functions of ``seed`` (no download, no file)
 and variable-length on purpose: ragged batches are the case a sequence
-library must get right. Registered through the ``builtin_datasets`` entry
-point like any third-party plugin.
+library must get right. The real sets (:mod:`rnnzoo.data.archive`) are read
+from the files inside the sktime wheel (``rnnzoo[real]``), with their
+standard splits. Registered through the ``builtin_datasets`` entry point
+like any third-party plugin.
 """
 
 from __future__ import annotations
 
-import importlib.metadata as md
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
 from rnnzoo.core.hookspecs import hookimpl
 from rnnzoo.core.specs import DatasetSpec
 from rnnzoo.data.dataset import SequenceDataset
-from rnnzoo.errors import DataError, MissingDependencyError
+from rnnzoo.errors import DataError
 
 _PERIODS = (4.0, 6.0, 9.0, 14.0)
 
@@ -86,49 +86,28 @@ def denoise(n: int = 800, seed: int = 0, min_len: int = 12, max_len: int = 60) -
     )
 
 
-def _packaged_file(dist: str, rel: str, extra: str) -> Path:
-    """A data file inside an installed distribution, found without importing it."""
-    try:
-        path = Path(str(md.distribution(dist).locate_file(rel)))
-    except md.PackageNotFoundError as exc:
-        raise MissingDependencyError(
-            f"this dataset ships inside the {dist} package; install it with "
-            f"pip install 'rnnzoo[{extra}]'"
-        ) from exc
-    if not path.is_file():
-        raise MissingDependencyError(f"{dist} is installed but has no {rel}; reinstall {dist}")
-    return path
-
-
-def japanese_vowels() -> SequenceDataset:
-    """UCI Japanese Vowels (9 speakers, 12 LPC coefficients, 7-29 steps), standard split.
-
-    Read from the UCR/UEA ``.ts`` files bundled in the sktime wheel (never
-    imported, so numba/pandas are not loaded).
-    """
-    from rnnzoo.data.loaders import load_ts
-
-    base = "sktime/datasets/data/JapaneseVowels/JapaneseVowels_{}.ts"
-    parts = [load_ts(_packaged_file("sktime", base.format(s), "real")) for s in ("TRAIN", "TEST")]
-    seqs = [p.x[i, : p.lengths[i]] for p in parts for i in range(len(p))]
-    split = ["train"] * len(parts[0]) + ["test"] * len(parts[1])
-    return SequenceDataset.from_sequences(
-        seqs, np.concatenate([p.y for p in parts]), task="classification",
-        name="japanese_vowels", label_names=[f"speaker_{s}" for s in parts[0].label_names or []],
-        split=np.asarray(split),
-    )
-
-
-_SPECS: list[tuple[str, str, Callable[..., SequenceDataset], str, bool]] = [
-    ("sines", "classification", sines, "noisy sines of 4 periods, 12-60 steps (generated)", False),
-    ("next_value", "regression", next_value, "noisy two-tone signal -> next clean value (generated)", False),
-    ("denoise", "regression", denoise, "noisy two-tone signal -> clean value per step (generated)", True),
-    ("japanese_vowels", "classification", japanese_vowels,
-     "UCI Japanese Vowels speaker ID, 7-29 steps, standard split (needs rnnzoo[real])", False),
+_GENERATED = "generated (seeded, no file)"
+_SPECS: list[DatasetSpec] = [
+    DatasetSpec("sines", "classification", sines, "noisy sines of 4 periods, 12-60 steps (generated)",
+                source=_GENERATED, samples=(800, 0), length=(12, 60), features=2),
+    DatasetSpec("next_value", "regression", next_value, "noisy two-tone signal -> next clean value (generated)",
+                source=_GENERATED, samples=(800, 0), length=(12, 60), features=1),
+    DatasetSpec("denoise", "regression", denoise, "noisy two-tone signal -> clean value per step (generated)",
+                per_step=True, source=_GENERATED, samples=(800, 0), length=(12, 60), features=1),
 ]
+
+
+def _archive_specs() -> list[DatasetSpec]:
+    """The offline UCR/UEA/TSER sets (rnnzoo.data.archive), each with the facts the archive documents."""
+    from rnnzoo.data.archive import loaders
+
+    return [DatasetSpec(entry.name, entry.task, load, entry.description,  # type: ignore[arg-type]
+                        source=entry.source, samples=(entry.train, entry.test), length=entry.length,
+                        features=entry.features)
+            for entry, load in loaders()]
 
 
 @hookimpl
 def rnnzoo_register_datasets(register: Callable[[DatasetSpec], None]) -> None:
-    for name, task, load, description, per_step in _SPECS:
-        register(DatasetSpec(name=name, task=task, load=load, description=description, per_step=per_step))  # type: ignore[arg-type]
+    for spec in [*_SPECS, *_archive_specs()]:
+        register(spec)
