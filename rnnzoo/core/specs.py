@@ -94,6 +94,11 @@ class DatasetSpec:
     """One registrable dataset; ``load(**kwargs)`` returns a SequenceDataset.
 
     ``per_step`` says the targets are per time step (``[N, T, outputs]``).
+    The optional facts let ``rnnzoo datasets`` describe a set without
+    loading it: ``samples`` is ``(train, test)`` of its standard split
+    (test 0 when it has none), ``length`` the ``(shortest, longest)``
+    sequence, ``features`` the values per step, ``source`` where the data
+    comes from (an archive, "generated", a paper...).
     """
 
     name: str
@@ -101,11 +106,25 @@ class DatasetSpec:
     load: Callable[..., SequenceDataset]
     description: str
     per_step: bool = False
+    source: str = ""
+    samples: tuple[int, int] | None = None
+    length: tuple[int, int] | None = None
+    features: int | None = None
 
     def __post_init__(self) -> None:
         _check_common("dataset", self.name, self.task, self.description)
         if not callable(self.load):
             raise PluginError(f"dataset {self.name!r}: load must be callable")
+        if not isinstance(self.source, str) or not _printable(self.source):
+            raise PluginError(f"dataset {self.name!r}: source must be one line of printable text")
+        for key in ("samples", "length"):
+            pair = getattr(self, key)
+            if pair is not None and not (isinstance(pair, tuple) and len(pair) == 2 and all(
+                    isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in pair)):
+                raise PluginError(f"dataset {self.name!r}: {key} must be a pair of non-negative ints, got {pair!r}")
+        if self.features is not None and (isinstance(self.features, bool) or not isinstance(self.features, int)
+                                          or self.features < 1):
+            raise PluginError(f"dataset {self.name!r}: features must be a positive int, got {self.features!r}")
 
 
 @dataclass(frozen=True)
