@@ -38,9 +38,11 @@ def test_one_failing_model_does_not_stop_the_others(tmp_path) -> None:
     assert set(rows) == {"rnn_classifier", "rnn_regressor", "rnn_exploding"}
     assert not rows["rnn_exploding"]["passed"] and "kaboom in forward" in rows["rnn_exploding"]["error"]
     assert rows["rnn_classifier"]["passed"] and rows["rnn_regressor"]["passed"]
-    assert ("**FAIL** PluginError: rnn_exploding: forward failed on two training samples (RuntimeError: kaboom "
-            "in forward)") in (tmp_path / "REPORT.md").read_text()
-    assert "Traceback" in (tmp_path / "rnn_exploding" / "error.txt").read_text()
+    # the contract checks run before training catch it, naming the check and the plugin's own message
+    assert ("**FAIL** contract check forward_shapes failed (forward must return finite float32 [batch, outputs], "
+            "with and without lengths): kaboom in forward") in (tmp_path / "REPORT.md").read_text()
+    assert "kaboom in forward" in (tmp_path / "rnn_exploding" / "error.txt").read_text()
+    assert not (tmp_path / "rnn_exploding" / "model.onnx").exists()
 
 
 def _rows(folder) -> dict[str, dict]:
@@ -48,7 +50,7 @@ def _rows(folder) -> dict[str, dict]:
 
 
 # Measurements, not results: they differ between any two runs, parallel or not.
-TIMINGS = {"train_s", "export_s", "speedup"}
+TIMINGS = {"train_s", "export_s", "speedup", "onnx_ms"}
 
 
 def test_jobs_2_gives_the_rows_and_weights_of_a_sequential_run(tmp_path) -> None:
@@ -80,7 +82,9 @@ def test_jobs_2_gives_the_rows_and_weights_of_a_sequential_run(tmp_path) -> None
         assert drop(row_a.history) == drop(row_b.history)
         onnx = [(tmp_path / run / name / "model.onnx").read_bytes() for run in ("seq", "par")]
         assert onnx[0] == onnx[1]
-    assert (tmp_path / "par" / "REPORT.md").read_text().count("| pass |") == 2
+    report = (tmp_path / "par" / "REPORT.md").read_text()
+    # one epoch may leave the classifier at chance level: then its row says so instead of pass
+    assert report.count("| pass |") + report.count("| **at chance** (exported and verified") == 2
 
 
 CRASHING = """

@@ -21,7 +21,8 @@ def plot_zoo(rows: list[Any], out: Path) -> list[Path]:
             ax.plot([h["epoch"] for h in r.history], [h.get("val_loss", h["train_loss"]) for h in r.history],
                     marker=".", label=r.model)
     ax.set(xlabel="epoch", ylabel="validation loss", yscale="log", title="Training curves")
-    ax.legend(fontsize=7)
+    if any(r.history for r in rows):  # every model failed before training: no lines, no legend
+        ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     curves = atomic_write(out / "training_curves.png", lambda p: fig.savefig(p, dpi=90, format="png"))
