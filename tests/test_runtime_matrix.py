@@ -118,3 +118,46 @@ def test_bench_refuses_an_unknown_or_missing_runtime_before_timing(exported) -> 
     exp, _ = exported
     result = CliRunner().invoke(main, ["bench", "--exports", str(exp.folder.parent), "--runtime", "nosuch"])
     assert result.exit_code == 2 and "unknown runtime 'nosuch'" in result.output
+
+
+@pytest.fixture(scope="module")
+def streaming_export(tmp_path_factory):
+    model = rnnzoo.create_model("gru_regressor", input_size=3, output_size=1, hidden_size=8, num_layers=2)
+    folder = tmp_path_factory.mktemp("rm_stream") / "gru_regressor"
+    return rnnzoo.export(model, folder, int8=False, fp16=False, streaming=True), model
+
+
+def test_the_streaming_graph_runs_chunk_by_chunk_on_every_runtime(streaming_export) -> None:
+    """Every installed runtime with load_graph feeds the state back itself; each row is checked against PyTorch."""
+    exp, _ = streaming_export
+    matrix = exp.card.runtimes
+    rows = {r.runtime: r for r in matrix.rows if r.variant == "streaming"}
+    installed = {n for n in rnnzoo.list_runtimes() if rnnzoo.get_runtime(n).available() is None}
+    assert set(rows) == set(rnnzoo.list_runtimes()) and {"onnxruntime", "reference"} <= installed
+    tol = rnnzoo.get_spec("gru_regressor").tolerance
+    for name in installed:
+        row = rows[name]
+        assert row.loads and row.file == "model.streaming.onnx" and row.reference == "pytorch", row
+        assert row.max_abs is not None and row.max_abs <= tol.atol + tol.rtol, row
+        assert row.passed is (True if rnnzoo.get_runtime(name).gate else None), row
+        latency = row.latency_ms["batch1_step1"]
+        assert (latency is None) if name == "reference" else (latency is not None and latency > 0), row
+
+
+def test_a_runtime_without_load_graph_is_skipped_for_the_streaming_graph_only(streaming_export) -> None:
+    exp, model = streaming_export
+
+    class _PlainOnly:
+        @rnnzoo.hookimpl
+        def rnnzoo_register_runtimes(self, register):
+            from rnnzoo.runtimes import onnxruntime as ort_rt
+
+            register(rnnzoo.RuntimeSpec(name="acme_plain", description="x and lengths only", load=ort_rt.load,
+                                        version=lambda: "1.0", available=lambda: None))
+
+    register_plugin(_PlainOnly(), "acme-plain")
+    net, meta = resolve_source(model)
+    matrix = runtime_matrix(exp.folder, net, meta, None, latency=False, runtimes=["acme_plain"],
+                            streaming=exp.card.streaming)
+    assert matrix.row("acme_plain", "fp32").passed
+    assert "load_graph" in matrix.row("acme_plain", "streaming").skipped

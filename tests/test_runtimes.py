@@ -18,7 +18,7 @@ from rnnzoo.core import plugins
 from rnnzoo.errors import DuplicateNameError, PluginError, UnknownRuntimeError
 
 NODE_RUNTIMES = {"web", "node"}  # onnxruntime-web (wasm) and onnxruntime-node, in Node.js (make node-runtimes)
-BUILTIN_RUNTIMES = {"onnxruntime", "reference", "openvino", "tract"} | NODE_RUNTIMES
+BUILTIN_RUNTIMES = {"onnxruntime", "reference", "openvino", "openvino_default", "tract"} | NODE_RUNTIMES
 ROW_KEYS = {"runtime", "version", "loads", "max_abs", "max_rel", "passed", "skipped", "error", "cases"}
 
 # A third-party runtime built on onnxruntime: {offset} is added to every output, so a non-zero offset is a runtime
@@ -80,7 +80,7 @@ def _installed() -> set[str]:
 def test_builtin_runtimes_are_registered_with_versions() -> None:
     plugins.reload()
     assert set(rnnzoo.list_runtimes()) >= BUILTIN_RUNTIMES
-    assert rnnzoo.list_runtimes("o*") == ["onnxruntime", "openvino"]
+    assert rnnzoo.list_runtimes("o*") == ["onnxruntime", "openvino", "openvino_default"]
     rec = _record("builtin_runtimes")
     assert rec["distribution"] == "rnnzoo" and rec["status"] == "ok"
     assert set(rec["runtimes"]) == BUILTIN_RUNTIMES
@@ -305,3 +305,30 @@ def test_web_and_node_say_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_pa
             spec.version()
     monkeypatch.setattr(web.shutil, "which", lambda _: None)
     assert "node (Node.js >= 18) is not on PATH" in str(web.WEB.available())
+
+
+def test_a_runtime_that_is_not_a_gate_is_measured_never_judged(fake_dist, exports: dict[str, Path]) -> None:
+    """OpenVINO's defaults (bf16 on AMX CPUs) are off by design: shown to users, never a failed verify."""
+    src = _plugin("acme_lossy", offset=0.5).replace("available=lambda: REASON)", "available=lambda: REASON, gate=False)")
+    fake_dist("acme-lossy", "acme_lossy_plugin", src)
+    plugins.reload()
+    assert "acme_lossy" not in [r["runtime"] for r in rnnzoo.verify(exports["lstm"], parity=False,
+                                                                     runtimes="all")["runtimes"]]
+    report = rnnzoo.verify(exports["lstm"], parity=False, runtimes="acme_lossy")
+    row = report["runtimes"][0]
+    assert report["passed"] and not report["problems"]
+    assert row["passed"] is None and row["gate"] is False and row["max_abs"] == pytest.approx(0.5, rel=1e-3)
+    assert "differs from the stored output" in row["error"]  # the difference is still said
+
+
+def test_openvino_default_is_registered_as_an_informational_runtime() -> None:
+    exact, default = rnnzoo.get_runtime("openvino"), rnnzoo.get_runtime("openvino_default")
+    assert exact.gate and not default.gate and "bfloat16" in default.limitations
+    assert exact.load_graph is not None and default.load_graph is not None
+
+
+@pytest.mark.parametrize("bad", ["yes", 1])
+def test_runtime_spec_gate_must_be_a_bool(bad: object) -> None:
+    with pytest.raises(rnnzoo.PluginError, match="gate must be True or False"):
+        rnnzoo.RuntimeSpec(name="x", description="d", load=lambda p, t: None, version=lambda: "1",
+                           available=lambda: None, gate=bad)  # type: ignore[arg-type]

@@ -140,6 +140,15 @@ class RuntimeSpec:
     install it). Import the runtime inside these functions, never at module
     level, so listing runtimes stays fast and works without them.
     ``limitations`` is a note for users (ops or shapes it does not support).
+
+    ``load_graph(path, threads)`` (optional) returns ``run(feeds) ->
+    outputs``: named inputs in, every output in graph order out. It is how
+    a graph with other inputs than ``x``/``lengths`` runs, e.g. the
+    streaming graph with its state; a runtime without it is skipped there.
+
+    ``gate=False`` marks a runtime that is off from float32 by design (e.g.
+    OpenVINO's bfloat16 defaults): its difference is measured and shown,
+    never judged, and ``--runtime all`` leaves it out unless it is named.
     """
 
     name: str
@@ -148,6 +157,8 @@ class RuntimeSpec:
     version: Callable[[], str]
     available: Callable[[], str | None]
     limitations: str = ""
+    load_graph: Callable[[Path, int | None], Callable[[dict[str, np.ndarray]], list[np.ndarray]]] | None = None
+    gate: bool = True
 
     def __post_init__(self) -> None:
         name = self.name
@@ -155,6 +166,10 @@ class RuntimeSpec:
             raise PluginError(f"runtime name {name!r} is invalid: use lowercase [a-z0-9_]+")
         if not isinstance(self.description, str) or not self.description.strip() or not _printable(self.description):
             raise PluginError(f"runtime {name!r}: description must be one non-empty line of printable text")
+        if not isinstance(self.gate, bool):
+            raise PluginError(f"runtime {name!r}: gate must be True or False, got {self.gate!r}")
+        if self.load_graph is not None and not callable(self.load_graph):
+            raise PluginError(f"runtime {name!r}: load_graph must be callable or None, got {self.load_graph!r}")
         for attr in ("load", "version", "available"):
             if not callable(getattr(self, attr)):
                 raise PluginError(f"runtime {name!r}: {attr} must be callable, got {getattr(self, attr)!r}")

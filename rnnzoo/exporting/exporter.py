@@ -136,7 +136,7 @@ def _write_folder(
         card.parity = check_parity(folder, net=net, data=data, raise_on_fail=False, card=card)
         from rnnzoo.exporting.runtime_matrix import runtime_matrix
 
-        card.runtimes = runtime_matrix(folder, net, meta, data)  # informational: never fails the export
+        card.runtimes = runtime_matrix(folder, net, meta, data, streaming=card.streaming)  # informational
     write_card(folder, card)
     return card
 

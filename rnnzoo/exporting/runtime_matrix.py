@@ -5,9 +5,11 @@ from the expected one on the small parity cases, and its median latency at
 1 thread. The float32 ``model.onnx`` is compared with PyTorch at the
 model's tolerance; ``model.int8.onnx`` / ``model.fp16.onnx`` with
 onnxruntime's output of the same file (they are not meant to equal
-PyTorch), within ``VARIANT_ATOL``. ``model.streaming.onnx`` is not covered
-(it takes state inputs, not ``lengths``). Informational only: nothing here
-fails the export; ``rnnzoo verify --runtime`` is the gate.
+PyTorch), within ``VARIANT_ATOL``. ``model.streaming.onnx`` is fed 60 steps
+in chunks of 1, 7 and 25 through each runtime's ``load_graph`` and compared
+with PyTorch on the whole sequence; its latency is one step at batch 1.
+Informational only: nothing here fails the export; ``rnnzoo verify
+--runtime`` is the gate. A ``gate=False`` runtime's rows carry no verdict.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rnnzoo.core.meta import ModelMeta
-from rnnzoo.deploy.card import FP16_FILE, INT8_FILE, MODEL_FILE, RuntimeMatrix, RuntimeRow
-from rnnzoo.deploy.compare import compare
+from rnnzoo.deploy.card import FP16_FILE, INT8_FILE, MODEL_FILE, RuntimeMatrix, RuntimeRow, StreamingSection
+from rnnzoo.deploy.compare import Case, compare
 from rnnzoo.deploy.verify import finite_or_none
 from rnnzoo.exporting.iospec import IoSpec
 from rnnzoo.runtimes._common import first_line, installed_version, unavailable
@@ -34,10 +36,11 @@ if TYPE_CHECKING:
 VARIANTS = (("fp32", MODEL_FILE), ("int8", INT8_FILE), ("fp16", FP16_FILE))
 VARIANT_ATOL = 1e-4  # int8/fp16 in another runtime vs the same file in onnxruntime
 BENCH_SHAPES = ((1, 50), (64, 300))
+STREAM_LATENCY = "batch1_step1"  # what a streaming app pays per new step
 NO_LATENCY = frozenset({"reference"})  # pure-Python evaluator: far too slow to time at batch 64 x 300
-LATENCY_VARIANTS = ("fp32",)  # int8/fp16 compute in float32 too; timing all three triples the stage's time
-NOTE = ("model.streaming.onnx is not covered; int8/fp16 are compared with onnxruntime on the same file; "
-        "latency: median ms at 1 thread, float32 model.onnx only")
+LATENCY_VARIANTS = ("fp32", "int8", "fp16", "streaming")
+NOTE = ("int8/fp16 are compared with onnxruntime on the same file, streaming (chunks of 1, 7, 25 steps) with "
+        "PyTorch on the whole sequence; latency: median ms at 1 thread (streaming: one step at batch 1)")
 
 Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -57,15 +60,21 @@ def median_ms(fn: Callable[[], Any], repeats: int, warmup: int = 2) -> float:
 def runtime_matrix(
     folder: Path, net: Any, meta: ModelMeta, data: SequenceDataset | None, *, latency: bool = True,
     repeats: int = 3, runtimes: list[str] | None = None, latency_variants: tuple[str, ...] = LATENCY_VARIANTS,
+    streaming: StreamingSection | None = None,
 ) -> RuntimeMatrix:
     """The card's ``runtimes`` section; never raises (a stage that cannot run records its ``error``).
 
     ``latency=False`` records no latency; ``latency_variants`` are the variants timed (the others' None).
-    ``runtimes`` defaults to every registered runtime, installed or not.
+    ``runtimes`` defaults to every registered runtime, installed or not. ``streaming``: the card's
+    streaming section, when the folder has a streaming graph to run too.
     """
     start = time.perf_counter()
+    timed = latency_variants if latency else ()
     try:
-        matrix = _matrix(folder, net, meta, data, latency_variants if latency else (), repeats, runtimes)
+        matrix = _matrix(folder, net, meta, data, timed, repeats, runtimes)
+        if streaming is not None:
+            rows = _streaming_rows(folder, net, meta, streaming, "streaming" in timed, repeats, runtimes)
+            matrix = dataclasses.replace(matrix, rows=[*matrix.rows, *rows])
     except Exception as exc:  # informational: the export goes on without it
         matrix = RuntimeMatrix([], error=f"{type(exc).__name__}: {first_line(exc)}", note=NOTE)
     return dataclasses.replace(matrix, seconds=round(time.perf_counter() - start, 3))
@@ -128,17 +137,68 @@ def _row(
             found.append(compare(name, spec.name, got, want[i], *tol))
     if want is None:
         errors.append(f"no {reference} output to compare with")
-    latency = {key: _latency(run, feeds, repeats) for key, feeds in bench.items()} if timed and not errors \
-        else base["latency_ms"]
+    latency = {key: _latency(lambda f=feeds: run(f["x"], f["lengths"]), repeats)  # type: ignore[misc]
+               for key, feeds in bench.items()} if timed and not errors else base["latency_ms"]
+    return _judged(spec, base, latency, errors, found)
+
+
+def _judged(spec: Any, base: dict[str, Any], latency: dict[str, float | None], errors: list[str],
+            found: list[Case]) -> RuntimeRow:
+    """A row of a runtime that loaded the file; a ``gate=False`` runtime's row gets no verdict."""
+    passed = not errors and bool(found) and all(c.passed for c in found)
     return RuntimeRow(**{**base, "latency_ms": latency}, loads=True, error="; ".join(errors) or None,
                       max_abs=finite_or_none(max((c.max_abs for c in found), default=float("nan"))),
                       max_rel=finite_or_none(max((c.max_rel for c in found), default=float("nan"))),
-                      passed=not errors and bool(found) and all(c.passed for c in found))
+                      passed=passed if spec.gate else None)
 
 
-def _latency(run: Runner, feeds: dict[str, np.ndarray], repeats: int) -> float | None:
+def _streaming_rows(
+    folder: Path, net: Any, meta: ModelMeta, section: StreamingSection, timed: bool, repeats: int,
+    runtimes: list[str] | None,
+) -> list[RuntimeRow]:
+    """Each runtime runs ``model.streaming.onnx`` chunk by chunk, as an app feeding a stream would."""
+    from rnnzoo.core.registry import get_runtime, list_runtimes
+
+    io = IoSpec.for_streaming(meta.input_size, meta.per_step, section.state_shapes, meta.task)
+    rows = []
+    for name in runtimes if runtimes is not None else list_runtimes():
+        spec = get_runtime(name)
+        reason = unavailable(spec) or (None if spec.load_graph is not None else
+                                       "cannot run a graph with state inputs (its RuntimeSpec has no load_graph)")
+        version = installed_version(spec)
+        if reason is not None:
+            rows.append(RuntimeRow(name, "streaming", section.file, version, skipped=reason))
+            continue
+        rows.append(_streaming_row(spec, folder / section.file, version, net, io, meta.model,
+                                   timed and name not in NO_LATENCY, repeats))
+    return rows
+
+
+def _streaming_row(spec: Any, path: Path, version: str | None, net: Any, io: IoSpec, model: str, timed: bool,
+                   repeats: int) -> RuntimeRow:
+    from rnnzoo.exporting.streaming import chunked_cases
+
+    base: dict[str, Any] = {"runtime": spec.name, "variant": "streaming", "file": path.name, "version": version,
+                            "reference": "pytorch", "latency_ms": {STREAM_LATENCY: None}}
     try:
-        return round(median_ms(lambda: run(feeds["x"], feeds["lengths"]), repeats, warmup=1), 4)
+        run = spec.load_graph(path, 1)
+    except Exception as exc:  # each runtime raises its own types
+        return RuntimeRow(**base, error=f"cannot load: {first_line(exc)}", passed=False if spec.gate else None)
+    try:
+        cases = chunked_cases(net, io, run, spec.name, model)
+    except Exception as exc:  # each runtime raises its own types
+        return _judged(spec, base, base["latency_ms"], [first_line(exc)], [])
+    latency = base["latency_ms"]
+    if timed:
+        feeds = io.sample_inputs("streaming")[0].feeds  # states carry the batch on axis 1
+        step = {"x": feeds["x"][:1, :1], **{s: feeds[s][:, :1] for s in io.state_names}}
+        latency = {STREAM_LATENCY: _latency(lambda: run(step), repeats)}
+    return _judged(spec, base, latency, [], cases)
+
+
+def _latency(call: Callable[[], Any], repeats: int) -> float | None:
+    try:
+        return round(median_ms(call, repeats, warmup=1), 4)
     except Exception:  # it ran the parity cases; a failure here is recorded as "not measured"
         return None
 

@@ -9,6 +9,7 @@ sequence in PyTorch.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,10 +70,15 @@ def _probe_state(net: NormalizedModel, model: str, input_size: int) -> list[torc
 
 
 def check_streaming(net: NormalizedModel, io: IoSpec, path: Path, model: str) -> list[Case]:
-    """Feed 60 steps as chunks of 1, 7 and 25 through ORT; compare with the whole sequence in torch."""
-    from rnnzoo.deploy.runtime import make_session
+    """Feed 60 steps as chunks of 1, 7 and 25 through onnxruntime; compare with the whole sequence in torch."""
+    from rnnzoo.runtimes.onnxruntime import load_graph
 
-    session = make_session(path)
+    return chunked_cases(net, io, load_graph(path, None), "onnxruntime", model)
+
+
+def chunked_cases(net: NormalizedModel, io: IoSpec, run: Callable[[dict[str, np.ndarray]], list[np.ndarray]],
+                  runtime: str, model: str) -> list[Case]:
+    """One case per chunk size: ``run`` (any runtime's ``load_graph``) fed chunk by chunk vs torch on it all."""
     feeds = io.sample_inputs("streaming")[0].feeds
     x, steps = feeds["x"], feeds["x"].shape[1]
     with torch.no_grad():
@@ -83,9 +89,9 @@ def check_streaming(net: NormalizedModel, io: IoSpec, path: Path, model: str) ->
         state = [feeds[name] for name in io.state_names]
         outs = []
         for start in range(0, steps, chunk):
-            res = session.run(None, {"x": x[:, start : start + chunk], **dict(zip(io.state_names, state, strict=True))})
+            res = run({"x": x[:, start : start + chunk], **dict(zip(io.state_names, state, strict=True))})
             outs.append(res[0])
             state = res[1:]
         got = np.concatenate(outs, axis=1) if io.per_step else outs[-1]
-        cases.append(compare(f"chunks_of_{chunk}", "onnxruntime", got, want, tol.atol, tol.rtol))
+        cases.append(compare(f"chunks_of_{chunk}", runtime, got, want, tol.atol, tol.rtol))
     return cases

@@ -86,7 +86,8 @@ def _selected(runtimes: str | Iterable[str]) -> tuple[list[str], set[str]]:
     explicit = [n for n in names if n != "all"]
     for name in explicit:
         get_runtime(name)  # an unknown or duplicated name is the user's mistake: UnknownRuntimeError now
-    chosen = [*list_runtimes(), *explicit] if "all" in names else explicit
+    gating = [n for n in list_runtimes() if get_runtime(n).gate]  # "all" judges; a gate=False one only if named
+    chosen = [*gating, *explicit] if "all" in names else explicit
     return list(dict.fromkeys(chosen)), set(explicit)
 
 
@@ -126,7 +127,8 @@ def _runtime_row(
     try:
         run = spec.load(model, None)
     except Exception as exc:  # each runtime raises its own types
-        return _fail(row, f"runtime {spec.name}: cannot load {MODEL_FILE}: {first_line(exc)}", first_line(exc))
+        failed = _fail(row, f"runtime {spec.name}: cannot load {MODEL_FILE}: {first_line(exc)}", first_line(exc))
+        return failed if spec.gate else _informational(failed)
     row["loads"] = True
     cases = []
     for name, x, lengths, want in data:
@@ -150,6 +152,13 @@ def _runtime_row(
     if not cases:
         row["problems"].append(f"runtime {spec.name}: the export has no test_data_set_* to run")
     row["passed"] = not row["problems"]
+    return row if spec.gate else _informational(row)
+
+
+def _informational(row: dict[str, Any]) -> dict[str, Any]:
+    """A ``gate=False`` runtime's row: the differences stay, the verdict and the problems go."""
+    row["error"] = row["error"] or ("; ".join(row["problems"]) or None)
+    row.update(passed=None, problems=[], gate=False)
     return row
 
 

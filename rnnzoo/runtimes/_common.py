@@ -5,9 +5,26 @@ from __future__ import annotations
 import importlib.metadata as md
 import importlib.util
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from rnnzoo.deploy.runtime import feeds
 from rnnzoo.errors import MissingDependencyError
+
+PlainRunner = Callable[[np.ndarray, np.ndarray], np.ndarray]
+GraphRunner = Callable[[dict[str, np.ndarray]], list[np.ndarray]]
+
+
+def plain(load_graph: Callable[[Path, int | None], GraphRunner]) -> Callable[[Path, int | None], PlainRunner]:
+    """A runtime's ``load`` from its ``load_graph``: one way to run a file, so the two cannot disagree."""
+
+    def load(path: Path, threads: int | None = None) -> PlainRunner:
+        run = load_graph(path, threads)
+        return lambda x, lengths: run(feeds(x, lengths))[0]
+
+    return load
 
 
 def availability(module: str, extra: str | None) -> Callable[[], str | None]:

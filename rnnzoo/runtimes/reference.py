@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rnnzoo.core.specs import RuntimeSpec
-from rnnzoo.deploy.runtime import feeds
-from rnnzoo.runtimes._common import availability, distribution_version
+from rnnzoo.runtimes._common import GraphRunner, availability, distribution_version, plain
 
 
 def reference_rnn() -> type:
@@ -33,23 +31,19 @@ def reference_rnn() -> type:
     return RNN
 
 
-def load(path: Path, threads: int | None = None) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def load_graph(path: Path, threads: int | None = None) -> GraphRunner:
     """``threads`` is ignored: the evaluator is single-threaded Python."""
     from onnx.reference import ReferenceEvaluator
 
     ref = ReferenceEvaluator(str(path), new_ops=[reference_rnn()])
-
-    def run(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-        out = ref.run(None, feeds(x, lengths))
-        return np.asarray(out[0])  # type: ignore[index]
-
-    return run
+    return lambda feeds: [np.asarray(out) for out in ref.run(None, feeds)]
 
 
 SPEC = RuntimeSpec(
     name="reference",
     description="onnx.reference.ReferenceEvaluator, the ONNX spec in pure Python (slow, independent)",
-    load=load,
+    load=plain(load_graph),
+    load_graph=load_graph,
     version=distribution_version("onnx", None),
     available=availability("onnx", None),
     limitations="single-threaded Python: seconds per long batch",

@@ -23,6 +23,7 @@ import numpy as np
 
 from rnnzoo.core.specs import RuntimeSpec
 from rnnzoo.errors import MissingDependencyError, RnnzooError
+from rnnzoo.runtimes._common import GraphRunner, plain
 
 NODE_DIR = Path(__file__).with_name("node")
 INSTALL_HINT = "run `make node-runtimes` (npm ci in rnnzoo/runtimes/node)"
@@ -163,32 +164,37 @@ def shutdown() -> None:
 
 
 def _tensor(array: np.ndarray) -> dict[str, Any]:
-    return {"dims": list(array.shape), "data_b64": base64.b64encode(array.tobytes()).decode("ascii")}
+    kind = "int64" if np.issubdtype(array.dtype, np.integer) else "float32"
+    data = np.ascontiguousarray(array, dtype="<i8" if kind == "int64" else "<f4")
+    return {"dims": list(data.shape), "dtype": kind, "data_b64": base64.b64encode(data.tobytes()).decode("ascii")}
 
 
-def _loader(runtime: str, backend: str) -> Callable[[Path, int | None], Callable[[np.ndarray, np.ndarray], np.ndarray]]:
-    def load(path: Path, threads: int | None = None) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+def _array(reply: dict[str, Any]) -> np.ndarray:
+    dtype = {"float32": "<f4", "int64": "<i8"}[reply["dtype"]]
+    data = np.frombuffer(base64.b64decode(reply["data_b64"]), dtype=dtype)
+    return data.reshape(reply["dims"]).astype(np.float32 if reply["dtype"] == "float32" else np.int64)
+
+
+def _graph_loader(runtime: str, backend: str) -> Callable[[Path, int | None], GraphRunner]:
+    def load_graph(path: Path, threads: int | None = None) -> GraphRunner:
         worker = _worker(runtime)
-        model = str(Path(path).resolve())
-        head = {"model": model, "backend": backend, "threads": threads}
+        head = {"model": str(Path(path).resolve()), "backend": backend, "threads": threads}
         worker.request(head)  # load now, so a model the runtime cannot load fails here
 
-        def run(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-            xs = np.ascontiguousarray(x, dtype="<f4")
-            ls = np.ascontiguousarray(np.asarray(lengths), dtype="<i8")
-            reply = worker.request({**head, "x": _tensor(xs), "lengths": _tensor(ls)})
-            data = np.frombuffer(base64.b64decode(reply["data_b64"]), dtype="<f4")
-            return data.reshape(reply["dims"]).astype(np.float32)
+        def run(feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+            reply = worker.request({**head, "feeds": {name: _tensor(np.asarray(a)) for name, a in feeds.items()}})
+            return [_array(out) for out in reply["outputs"]]
 
         return run
 
-    return load
+    return load_graph
 
 
 WEB = RuntimeSpec(
     name="web",
     description="onnxruntime-web (WebAssembly, one thread) in Node.js: what a browser runs",
-    load=_loader("web", "wasm"),
+    load=plain(_graph_loader("web", "wasm")),
+    load_graph=_graph_loader("web", "wasm"),
     version=_version("onnxruntime-web"),
     available=_availability("onnxruntime-web"),
     limitations="needs Node.js and `make node-runtimes`; single-threaded wasm (threads is ignored)",
@@ -197,7 +203,8 @@ WEB = RuntimeSpec(
 NODE = RuntimeSpec(
     name="node",
     description="onnxruntime-node (native CPU) in Node.js",
-    load=_loader("node", "node"),
+    load=plain(_graph_loader("node", "node")),
+    load_graph=_graph_loader("node", "node"),
     version=_version("onnxruntime-node"),
     available=_availability("onnxruntime-node"),
     limitations="needs Node.js and `make node-runtimes`",

@@ -1,8 +1,8 @@
 // rnnzoo's `web` (onnxruntime-web, WebAssembly) and `node` (onnxruntime-node) runtimes: a long-lived worker
 // driven by rnnzoo/runtimes/web.py. One JSON request per stdin line, one JSON reply per stdout line, in order:
 //   {"model": path, "backend": "wasm"|"node", "threads": n|null}                  -> {"ok": true, "inputs": [...], "outputs": [...]}
-//   ... plus "x": {"dims": [B,T,F], "data_b64": float32 LE}, "lengths": {"dims": [B], "data_b64": int64 LE}
-//                                                                                 -> {"dims": [...], "dtype": "float32", "data_b64": ...}
+//   ... plus "feeds": {name: {"dims": [...], "dtype": "float32"|"int64", "data_b64": little-endian bytes}, ...}
+//                              -> {"outputs": [{"name", "dims", "dtype", "data_b64"}, ...]} (every output, graph order)
 // Any failure is {"error": "..."}; the worker keeps serving. Sessions are cached per (model, backend, threads).
 // No network at run time: the wasm binaries are loaded from node_modules.
 import { readFile } from "node:fs/promises";
@@ -54,26 +54,30 @@ async function session(req) {
   return sessions.get(key);
 }
 
-function decode(tensor, Kind) {
+const KINDS = { float32: Float32Array, int64: BigInt64Array };
+
+function decode(ort, tensor) {
+  const Kind = KINDS[tensor.dtype];
+  if (Kind === undefined) throw new Error(`unsupported input dtype ${JSON.stringify(tensor.dtype)}: float32 or int64`);
   const buf = Buffer.from(tensor.data_b64, "base64");
   const copy = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength); // aligned
-  return new Kind(copy);
+  return new ort.Tensor(tensor.dtype, new Kind(copy), tensor.dims);
+}
+
+function encode(name, out) {
+  if (!(out.type in KINDS)) throw new Error(`output ${name} is ${out.type}: only float32 and int64 are supported`);
+  const data_b64 = Buffer.from(out.data.buffer, out.data.byteOffset, out.data.byteLength).toString("base64");
+  return { name, dims: Array.from(out.dims), dtype: out.type, data_b64 };
 }
 
 async function handle(req) {
   const { ort, sess } = await session(req);
-  if (req.x === undefined) return { ok: true, inputs: sess.inputNames, outputs: sess.outputNames };
-  const feeds = {
-    x: new ort.Tensor("float32", decode(req.x, Float32Array), req.x.dims),
-    lengths: new ort.Tensor("int64", decode(req.lengths, BigInt64Array), req.lengths.dims),
-  };
+  if (req.feeds === undefined) return { ok: true, inputs: sess.inputNames, outputs: sess.outputNames };
+  const feeds = Object.fromEntries(Object.entries(req.feeds).map(([name, t]) => [name, decode(ort, t)]));
   const results = await sess.run(feeds);
-  const out = results[sess.outputNames[0]];
-  if (out.type !== "float32") throw new Error(`first output is ${out.type}, expected float32`);
-  const b64 = Buffer.from(out.data.buffer, out.data.byteOffset, out.data.byteLength).toString("base64");
-  const dims = Array.from(out.dims);
+  const outputs = sess.outputNames.map((name) => encode(name, results[name]));
   for (const t of Object.values(results)) t.dispose?.();
-  return { dims, dtype: "float32", data_b64: b64 };
+  return { outputs };
 }
 
 const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
