@@ -43,6 +43,7 @@ from rnnzoo.exporting.folder import check_replaceable, resolve_target, staged_fo
 from rnnzoo.exporting.graph_checks import static_checks
 from rnnzoo.exporting.iospec import IoSpec
 from rnnzoo.exporting.lowering import lower_recurrent
+from rnnzoo.exporting.min_runtime import min_onnxruntime
 from rnnzoo.exporting.trace import onnx_metadata, trace
 from rnnzoo.training.checkpoint import Checkpoint, describe, load_checkpoint, save_checkpoint
 from rnnzoo.training.normalize import NormalizedModel
@@ -121,6 +122,7 @@ def _write_folder(
     x, lengths = example_batch(meta, data)
     _write_test_data(folder / "test_data_set_0", net, x, lengths)
     card = ExportCard(onnx_metadata(meta, opset), meta, static_checks(proto, net, io))
+    card.header["rnnzoo.min_onnxruntime"], card.header["rnnzoo.min_onnxruntime_why"] = min_onnxruntime(proto)
     if int8 or fp16:
         from rnnzoo.exporting.variants import make_variants
 
