@@ -505,11 +505,12 @@ def zoo(pattern: str, out: str, epochs: int | None, seed: int, jobs: int, thread
 
     rows = run_zoo(pattern, out, epochs=epochs, quiet=quiet, seed=seed, jobs=jobs, threads=threads, data=data,
                    test_data=test_data, task=task)
+    width = max([18, *(len(r.model) for r in rows)])
     for r in rows:
         status = "pass" if r.passed and not at_chance(r) else "AT CHANCE" if r.passed else f"FAIL {r.error}"
         value = f"{r.metric}={r.value:.3f}" if r.value is not None else ""
         parity = "-" if r.max_abs_ort is None else f"{r.max_abs_ort:.1e}"
-        click.echo(f"{r.model:<18} {value:<22} parity={parity:<8} {status}")
+        click.echo(f"{r.model:<{width}} {value:<22} parity={parity:<8} {status}")
     chance = [r.model for r in rows if r.passed and at_chance(r)]
     note = f"; {len(chance)} at chance level" if chance else ""
     click.echo(f"{sum(r.passed for r in rows)}/{len(rows)} passed{note}; report: {Path(out) / 'REPORT.md'}")

@@ -36,17 +36,21 @@ class ZooData:
     name: str
     test: str | None = None
     samples: int = 0
-    standard_test: int = 0  # samples of the data's own test split (a registered set's standard split)
+    test_samples: int = 0  # of ``samples``: the test part (--test file, standard split or _TEST.ts pair)
 
     def describe(self) -> str:
         kind = f"{self.task}{', per-step targets' if self.per_step else ''}"
-        split = f" ({self.standard_test} in its standard test split)" if self.standard_test else ""
-        test = f", test part from {self.test}" if self.test else ""
-        return f"{self.name} ({kind}, {self.samples} samples{split}{test})"
+        where = f" from {self.test}" if self.test else ""
+        split = f", {self.test_samples} of them test{where}" if self.test_samples else ", no test part"
+        return f"{self.name} ({kind}, {self.samples} samples{split})"
 
 
 def describe_data(source: str | Path, test: str | Path | None = None, task: str | None = None) -> ZooData:
-    """Load ``source`` once (a registered name or a file) and say what it is; DataError when it cannot be used."""
+    """Load ``source`` (and ``test``) once and say what it is; DataError when they cannot be used.
+
+    The same :func:`~rnnzoo.training.trainer.resolve_data` the trainer calls,
+    so a mismatched test file (task, features, classes) fails here, once.
+    """
     from rnnzoo.training.trainer import resolve_data
 
     text = str(source)
@@ -55,12 +59,12 @@ def describe_data(source: str | Path, test: str | Path | None = None, task: str 
     if text not in list_datasets() and Path(text).suffix.lower() in _UNDECLARED_TASK and task is None:
         raise DataError(f"{text}: {Path(text).suffix} files do not declare their task; pass --task classification "
                         "or --task regression (API: task=)")
-    ds = resolve_data(text, task)
+    ds = resolve_data(text, task, test)
     if task is not None and ds.task != task:
         raise DataError(f"{text} is a {ds.task} dataset, but task={task!r} was asked")
     name = text if text in list_datasets() else Path(text).name
-    standard_test = int((ds.split == "test").sum()) if ds.split is not None else 0
-    return ZooData(text, ds.task, ds.per_step, name, str(test) if test is not None else None, len(ds), standard_test)
+    test_samples = int((ds.split == "test").sum()) if ds.split is not None else 0
+    return ZooData(text, ds.task, ds.per_step, name, str(test) if test is not None else None, len(ds), test_samples)
 
 
 def unfit_reason(spec: ModelSpec, data: ZooData) -> str | None:

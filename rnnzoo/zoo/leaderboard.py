@@ -61,23 +61,31 @@ def chance_lines(rows: list[Any]) -> list[str]:
 
 
 def ranked(rows: list[Any]) -> list[Any]:
-    """Best validation metric first (accuracy: highest, RMSE: lowest); rows without one last, in registry order."""
-    def key(r: Any) -> tuple[int, float]:
-        if r.value is None or (isinstance(r.value, float) and math.isnan(r.value)):
-            return (1, 0.0)
-        return (0, -r.value if r.metric.endswith("accuracy") else r.value)
+    """Best validation metric first (accuracy: highest, RMSE: lowest), ties by lower validation loss.
+
+    Rows without a metric come last, in registry order. Test metrics never enter the order.
+    """
+    def key(r: Any) -> tuple[int, float, float]:
+        if _missing(r.value):
+            return (1, 0.0, 0.0)
+        loss = math.inf if _missing(r.val_loss) else r.val_loss
+        return (0, -r.value if r.metric.endswith("accuracy") else r.value, loss)
 
     return sorted(rows, key=key)
+
+
+def _missing(v: float | None) -> bool:
+    return v is None or math.isnan(v)
 
 
 def leaderboard_lines(rows: list[Any], data: ZooData, skipped: dict[str, str]) -> list[str]:
     """The ``## Leaderboard`` section of a ``--data`` run."""
     metric = next((r.metric.removeprefix("val_") for r in rows if r.metric), "metric")
-    test = "test " + metric if data.test is not None or any(r.test_value is not None for r in rows) else None
+    test = "test " + metric if data.test_samples or any(r.test_value is not None for r in rows) else None
     lines = [
         "## Leaderboard", "",
         f"Every model that fits {data.describe()}, ranked by validation {metric} "
-        f"({'higher' if metric == 'accuracy' else 'lower'} is better). "
+        f"({'higher' if metric == 'accuracy' else 'lower'} is better; ties: lower validation loss first). "
         + (f"The {test} is shown beside it and never used for ranking, early stopping or selection. "
            if test else "This data has no test part (pass --test FILE or use a dataset with a standard split). ")
         + "Latency: onnxruntime median, batch 16 x 50 steps, 1 thread.", "",

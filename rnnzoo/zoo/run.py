@@ -49,6 +49,7 @@ class ZooRow:
     export_s: float = 0.0
     error: str = ""
     test_value: float | None = None  # ``metric`` on the test part, when the run has one (never used to select)
+    val_loss: float | None = None  # breaks leaderboard ties (a tiny validation split often ties on accuracy)
     onnx_ms: float | None = None  # onnxruntime median latency, batch 16 x 50 steps, 1 thread
     chance: dict[str, Any] | None = None  # classifiers: zoo.chance.ChanceVerdict.to_json()
     contract: dict[str, str] = field(default_factory=dict)  # the contract checks run before training
@@ -298,7 +299,7 @@ def _train(row: ZooRow, epochs: int | None, seed: int, data: ZooData | None) -> 
                    **extra)
     row.train_s, row.history = time.perf_counter() - start, result.history
     row.metric = "val_accuracy" if spec.task == "classification" else "val_rmse"
-    row.value = result.metrics.get(row.metric)
+    row.value, row.val_loss = result.metrics.get(row.metric), result.metrics.get("val_loss")
     row.test_value = (result.test_metrics or {}).get(row.metric.removeprefix("val_"))
     verdict = judge_result(result)
     row.chance = verdict.to_json() if verdict is not None else None
