@@ -44,20 +44,36 @@ def _rows(folder: Path) -> dict[str, dict]:
     return {m["model"]: m for m in json.loads((folder / "index.json").read_text())["models"]}
 
 
-def test_zoo_on_a_real_dataset_ranks_every_model_that_fits(no_default_plugin, tmp_path) -> None:
-    """`zoo 'rnn*' --data italy_power_demand`: the plugin without default_dataset runs; the regressor is left out."""
+def _italy_files(tmp_path: Path) -> tuple[Path, Path]:
+    """The UCR ItalyPowerDemand train and test files (from the sktime wheel), as a user would have them."""
+    import importlib.metadata as md
+    import shutil
+
+    files = []
+    for part in ("TRAIN", "TEST"):
+        src = Path(str(md.distribution("sktime").locate_file(
+            f"sktime/datasets/data/ItalyPowerDemand/ItalyPowerDemand_{part}.ts")))
+        files.append(Path(shutil.copy(src, tmp_path / f"power_{part.lower()}.ts")))  # not a _TRAIN/_TEST pair
+    return files[0], files[1]
+
+
+def test_zoo_on_the_users_files_ranks_every_model_that_fits(no_default_plugin, tmp_path) -> None:
+    """`zoo 'rnn*' --data TRAIN --test TEST`: the plugin without default_dataset runs; the regressor is left out."""
+    train, test = _italy_files(tmp_path)
     out = tmp_path / "out"
-    res = CliRunner().invoke(main, ["zoo", "rnn*", "--data", "italy_power_demand", "--epochs", "3",
+    res = CliRunner().invoke(main, ["zoo", "rnn*", "--data", str(train), "--test", str(test), "--epochs", "3",
                                     "--out", str(out), "--quiet"])
     assert res.exit_code == 0, res.output
     index = json.loads((out / "index.json").read_text())
     rows = {m["model"]: m for m in index["models"]}
     assert set(rows) == {"rnn_classifier", "rnnx_gru"}  # rnn_regressor does not fit a classification set
     assert index["skipped"] == {"rnn_regressor": "a regression model, the data is classification"}
-    assert index["data"]["name"] == "italy_power_demand" and index["data"]["test_samples"] == 1029
+    assert index["data"]["name"] == "power_train.ts" and index["data"]["test_samples"] == 1029
     for row in rows.values():
         assert row["passed"], row["error"]
-        assert row["dataset"] == "italy_power_demand"
+        assert row["dataset"] == "power_train.ts"
+        card = json.loads((out / row["model"] / "card.json").read_text())
+        assert card["source_metadata"]["test_dataset"] == str(test)
         assert row["contract"] == dict.fromkeys(("builds_with_defaults", "forward_shapes", "padding_invariance"),
                                                 "passed")
         assert 0 <= row["value"] <= 1 and 0 <= row["test_value"] <= 1 and row["onnx_ms"] > 0
@@ -74,6 +90,15 @@ def test_zoo_on_a_real_dataset_ranks_every_model_that_fits(no_default_plugin, tm
     assert "## Leaderboard" in report and "| rank | model | val accuracy | test accuracy |" in report
     assert "Not run (they do not fit this data): `rnn_regressor`" in report
     assert "Chance level:" in report
+    assert f"power_train.ts (classification, 1096 samples, 1029 of them test from {test})" in report
+
+
+def test_a_registered_real_dataset_is_described_with_its_standard_split() -> None:
+    from rnnzoo.zoo.datasource import describe_data
+
+    data = describe_data("italy_power_demand")
+    assert (data.task, data.per_step, data.samples, data.test_samples) == ("classification", False, 1096, 1029)
+    assert data.describe() == "italy_power_demand (classification, 1096 samples, 1029 of them test)"
 
 
 def test_a_model_without_default_dataset_trains_on_its_tasks_builtin_set(no_default_plugin, tmp_path) -> None:
