@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from rnnzoo.data.builtin import sines
+from rnnzoo.zoo.machine import describe, machine_info
 
 
 def run(cmd: list[str], out: Path, threads: int) -> float:
@@ -42,6 +43,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--model", default="lstm_classifier")
     args = ap.parse_args()
+    machine = machine_info((os.cpu_count() or 1,))  # where the figures come from: CPU, ISA, cores, versions, sgemm peak
+    print("\n".join(describe(machine)))
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         data = sines(n=1000, min_len=10, max_len=200)

@@ -22,6 +22,7 @@ import torch
 
 import rnnzoo
 from rnnzoo.zoo.bench import compare_latency
+from rnnzoo.zoo.machine import describe, machine_info
 
 
 def main() -> None:
@@ -31,6 +32,8 @@ def main() -> None:
     ap.add_argument("--pattern", default="*")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    machine = machine_info((args.threads,))  # where the figures come from: CPU, ISA, cores, versions, sgemm peak
+    print("\n".join(describe(machine)))
     print(f"threads={args.threads} torch={torch.__version__} onnxruntime={onnxruntime.__version__} "
           f"python={platform.python_version()} machine={platform.machine()}")
     rows = []
@@ -57,7 +60,7 @@ def main() -> None:
                           f"{r['torch_ms']:>9.3f} {r['onnx_ms']:>8.3f} {r['variant_ms']:>8.3f} "
                           f"{r['speedup']:>8.2f}x {r['onnx_ms'] / r['variant_ms']:>8.2f}x", flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"threads": args.threads, "rows": rows}, indent=2))
+        args.json.write_text(json.dumps({"machine": machine, "threads": args.threads, "rows": rows}, indent=2))
 
 
 def exp_net(exp: rnnzoo.exporting.exporter.Export) -> torch.nn.Module:  # type: ignore[name-defined]

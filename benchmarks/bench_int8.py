@@ -38,6 +38,7 @@ from rnnzoo.data.builtin import sines
 from rnnzoo.data.dataset import SequenceDataset
 from rnnzoo.deploy.runtime import make_session, run_session
 from rnnzoo.exporting.variants import INT8_FILE
+from rnnzoo.zoo.machine import describe, machine_info
 
 MODELS = ["rnn_classifier", "rnn_regressor", "lstm_classifier", "lstm_regressor", "gru_classifier", "gru_regressor"]
 FEATURES, OUTPUTS, LENGTH = 10, 4, 50
@@ -149,6 +150,8 @@ def main() -> None:
     ap.add_argument("--compare-dynamic", action="store_true")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    machine = machine_info((args.threads,))  # where the figures come from: CPU, ISA, cores, versions, sgemm peak
+    print("\n".join(describe(machine)))
     torch.set_num_threads(args.threads)
     print(f"threads={args.threads} torch={torch.__version__} onnxruntime={onnxruntime.__version__} "
           f"python={platform.python_version()} machine={platform.machine()} len={LENGTH} features={FEATURES}")
@@ -172,7 +175,7 @@ def main() -> None:
                          f"{dacc:>13}")
             print(line, flush=True)
     if args.json:
-        args.json.write_text(json.dumps({"threads": args.threads, "rows": rows}, indent=2))
+        args.json.write_text(json.dumps({"machine": machine, "threads": args.threads, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,20 +1,27 @@
-"""Issue 7 matrix: torch eager vs onnxruntime, fused export (before) vs lowered export (after), one run.
+"""Issue 7/17 matrix: torch eager vs onnxruntime on the fused, Scan and default exports (and int8 LSTM), one run.
 
     .venv/bin/python benchmarks/bench_lowering.py [--threads 1 2] [--repeats 9] [--cells rnn lstm gru]
-        [--hidden 64 256] [--batches 1 64] [--lengths 50 500] [--runtime NAME,...|all] [--json out.json]
+        [--hidden 64 256] [--batches 1 64] [--lengths 50 500] [--torch-isa default avx2 avx512]
+        [--runtime NAME,...|all] [--json out.json]
 
 For cell x hidden x batch 1/64 x length 50/500 x threads: median ms of
-torch eager, ORT on today's export (one fused RNN/LSTM/GRU node per
-direction) and ORT on the export rnnzoo writes (plain RNN layers rewritten by
-rnnzoo.exporting.lowering; LSTM/GRU stay fused, so their two columns time the same
-graph), the torch/ORT ratios (>1: ORT faster), and the recurrent
-layer's achieved GFLOP/s per runtime next to the sgemm peak measured at the
-same thread count. ``--runtime`` adds one column per registered runtime, each
-timed on rnnzoo's export in the same rounds (same threads where the runtime
-has a thread setting; the header names those that ignore it), only once its
-output on a small ragged batch is within 1e-4 of PyTorch ("-" and the reason
-otherwise), and torch ms / the fastest such runtime's ms. The header names the
-CPU, torch's ISA, onnxruntime's providers and every library version.
+torch eager; onnxruntime on the fused export (one RNN/LSTM/GRU node per
+layer and direction), on the Scan form (every layer rewritten by
+rnnzoo.exporting.lowering, input projection inside the step), on the export
+rnnzoo writes by default (the lowering's per-op, per-batch choice) and, for
+LSTM, on the int8-compute variant (rnnzoo.exporting.variants, timed only when
+its argmax agrees with float32 on a ragged batch); torch ms / default ms and
+torch ms / the best verified file; the recurrent layer's GFLOP/s next to the
+sgemm peak at the same thread count. Each runtime gets the thread count its
+own way (torch.set_num_threads; onnxruntime intra_op_num_threads, inter_op 1)
+and the whole process is pinned to the first N cores (os.sched_setaffinity)
+so figures repeat. ``--torch-isa``: the matrix again in a child process per
+level with ``ATEN_CPU_CAPABILITY`` (and oneDNN's / MKL's ISA caps for avx2)
+set, so one table shows how the ratio moves with the ISA torch uses;
+onnxruntime's MLAS cannot be capped, it keeps the CPU's full ISA.
+``--runtime`` adds one column per registered runtime on the default export
+(timed only once within 1e-4 of PyTorch on a ragged batch). The header is
+rnnzoo.zoo.machine's record: CPU, ISA, cores, versions, sgemm peak.
 Untrained weights, input_size 10: latency does not depend on the weights.
 Only ratios from one run mean anything on a shared machine.
 """
@@ -23,7 +30,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,17 +43,11 @@ import onnxruntime
 import torch
 
 import rnnzoo
+from rnnzoo.deploy.runtime import make_session, run_session
 from rnnzoo.exporting.exporter import resolve_source, to_onnx
 from rnnzoo.exporting.iospec import IoSpec
-from rnnzoo.zoo.bench import (
-    add_gflops,
-    bench_environment,
-    compare_latency,
-    matmul_peak_gflops,
-    recurrent_flops,
-    select_runtimes,
-    torch_threads,
-)
+from rnnzoo.zoo.bench import median_ms, recurrent_flops, select_runtimes, torch_threads
+from rnnzoo.zoo.machine import describe, machine_info
 
 TOLERANCE = 1e-4  # max abs difference from PyTorch on the ragged check batch for a runtime to be timed
 
@@ -52,16 +55,6 @@ TOLERANCE = 1e-4  # max abs difference from PyTorch on the ragged check batch fo
 def _make(cell: str, hidden: int) -> Any:
     torch.manual_seed(0)
     return resolve_source(rnnzoo.create_model(f"{cell}_classifier", input_size=10, output_size=4, hidden_size=hidden))
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _ignores_threads(name: str) -> bool:
@@ -104,6 +97,161 @@ def _verify(net: Any, path: Path, runtimes: Sequence[str], threads: int) -> dict
     return verdicts
 
 
+ISA_LEVELS = {  # --torch-isa level -> environment of the child process
+    "default": {},
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+    "avx512": {"ATEN_CPU_CAPABILITY": "avx512"},
+}
+
+
+def _exports(cell: str, hidden: int, tmp: str) -> tuple[Any, dict[str, Path]]:
+    """The model and its files: fused, scan (forced), default and, for LSTM, the int8-compute variant."""
+    from rnnzoo.exporting.variants import quantize_int8_compute
+
+    net, meta = _make(cell, hidden)
+    op = cell.upper()
+    files = {"fused": Path(tmp, f"{cell}{hidden}.fused.onnx"), "scan": Path(tmp, f"{cell}{hidden}.scan.onnx"),
+             "default": Path(tmp, f"{cell}{hidden}.onnx")}
+    files["fused"].write_bytes(to_onnx(net, meta, 18, lower=False).SerializeToString())
+    files["scan"].write_bytes(_forced(net, meta, {op: "scan"}).SerializeToString())
+    files["default"].write_bytes(to_onnx(net, meta, 18).SerializeToString())
+    if cell == "lstm":
+        files["int8c"] = Path(tmp, f"{cell}{hidden}.int8c.onnx")
+        quantize_int8_compute(files["default"], files["int8c"])
+    return net, files
+
+
+def _forced(net: Any, meta: Any, forms: dict[str, str]) -> Any:
+    """The export with the lowering's forms overridden (``{"LSTM": "scan"}``), as to_onnx traces it."""
+    from rnnzoo.exporting.lowering import lower_recurrent
+    from rnnzoo.exporting.portable import make_portable
+    from rnnzoo.exporting.trace import onnx_metadata, trace
+
+    io = IoSpec.from_meta(meta)
+    return trace(net, io.sample_inputs("trace")[0], io, 18, model=meta.model, metadata=onnx_metadata(meta, 18, io),
+                 rewrite=lambda p: make_portable(lower_recurrent(p, forms)))
+
+
+def _agrees(net: Any, path: Path, threads: int) -> str | None:
+    """None when the int8 file's argmax matches float32 torch on a ragged 64-sample batch, else why not."""
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 41, 64)
+    x = rng.normal(size=(64, 40, 10)).astype(np.float32)
+    with torch_threads(threads), torch.inference_mode():
+        want = net(torch.from_numpy(x), torch.from_numpy(lengths)).numpy()
+    got = run_session(make_session(path, threads=threads), x, lengths)
+    agreement = float(np.mean(got.argmax(1) == want.argmax(1)))
+    rel = float(np.linalg.norm(got - want) / max(float(np.linalg.norm(want)), 1e-12))
+    return None if agreement >= 0.95 and rel <= 0.05 else f"argmax agreement {agreement:.2f}, rel error {rel:.3f}"
+
+
+def _time_cell(net: Any, files: dict[str, Path], batch: int, length: int, threads: int, repeats: int,
+               runtimes: Sequence[str]) -> dict[str, float | None]:
+    """Median ms per runner, the runners taking turns for 3 rounds (best round kept), as compare_latency does."""
+    feeds = IoSpec.for_model(10).sample_inputs("bench", batch=batch, length=length)[0].feeds
+    x, lengths = feeds["x"], feeds["lengths"]
+    xt, lt = torch.from_numpy(x), torch.from_numpy(lengths)
+
+    def eager() -> Any:
+        with torch.inference_mode():
+            return net(xt, lt)
+
+    runners: dict[str, Any] = {"torch": eager}
+    for key, path in files.items():
+        session = make_session(path, threads=threads)
+        runners[key] = lambda s=session: run_session(s, x, lengths)
+    for name in runtimes:
+        run = rnnzoo.get_runtime(name).load(files["default"], threads)
+        runners[name] = lambda r=run: r(x, lengths)
+    best: dict[str, float | None] = {k: float("inf") for k in runners}
+    with torch_threads(threads):
+        for _ in range(3):
+            for key, fn in runners.items():
+                if best[key] is None:
+                    continue
+                try:
+                    best[key] = min(best[key] or float("inf"), median_ms(fn, max(1, repeats // 3), warmup=1))
+                except Exception as exc:  # another runtime failing: its column says so, the table goes on
+                    if key in files or key == "torch":
+                        raise
+                    print(f"  ! {key}: {_first_line(exc)}")
+                    best[key] = None
+    return best
+
+
+def _pin(threads: int) -> None:
+    """Pin the process to the first ``threads`` usable cores: both runtimes' pools then run on the same cores."""
+    if hasattr(os, "sched_setaffinity"):
+        cores = sorted(os.sched_getaffinity(0) | _ALL_CORES)[:threads]
+        os.sched_setaffinity(0, cores)
+
+
+_ALL_CORES: set[int] = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+
+COLUMNS = (f"{'cell':<5}{'hid':>4}{'batch':>6}{'len':>5}{'thr':>4} {'torch ms':>9} {'fused ms':>9} {'scan ms':>9} "
+           f"{'export ms':>9} {'int8c ms':>9} {'torch/fused':>11} {'torch/export':>12} {'torch/best':>10}  "
+           f"{'GFLOP/s torch':>13} {'export':>6} {'export/peak':>11}")
+
+
+def _row_text(r: dict[str, Any], runtimes: Sequence[str]) -> str:
+    ms = r["ms"]
+    cols = "".join(f" {_num(ms.get(n), '10.3f')}" for n in runtimes)
+    return (f"{r['cell']:<5}{r['hidden']:>4}{r['batch']:>6}{r['length']:>5}{r['threads']:>4} {ms['torch']:>9.3f} "
+            f"{ms['fused']:>9.3f} {ms['scan']:>9.3f} {ms['default']:>9.3f} {_num(ms.get('int8c'), '9.3f')} "
+            f"{r['torch_over_fused']:>10.2f}x {r['torch_over_export']:>11.2f}x {r['torch_over_best']:>9.2f}x  "
+            f"{r['torch_gflops']:>13.1f} {r['export_gflops']:>6.1f} {r['export_of_peak']:>10.0%}{cols}")
+
+
+def run_matrix(args: argparse.Namespace, runtimes: Sequence[str], peaks: dict[int, float]) -> list[dict[str, Any]]:
+    """Every cell of the matrix, printed as it is measured."""
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for threads in args.threads:
+            _pin(threads)
+            for cell in args.cells:
+                for hidden in args.hidden:
+                    net, files = _exports(cell, hidden, tmp)
+                    int8_why = _agrees(net, files["int8c"], threads) if "int8c" in files else "not an LSTM"
+                    if "int8c" in files and int8_why is not None:
+                        print(f"  ! {cell} hid {hidden}: int8-compute not timed: {int8_why}")
+                        del files["int8c"]
+                    verdicts = _verify(net, files["default"], runtimes, threads)
+                    verified = [n for n in runtimes if verdicts[n] is None]
+                    for name, why in verdicts.items():
+                        if why is not None:
+                            print(f"  ! {cell} hid {hidden} thr {threads}: {name} unverified, not timed: {why}")
+                    for batch in args.batches:
+                        for length in args.lengths:
+                            big = batch * length * hidden >= 64 * 500 * 256
+                            reps = max(3, args.repeats // 3) if big else args.repeats
+                            ms = _time_cell(net, files, batch, length, threads, reps, verified)
+                            flops = recurrent_flops(cell, hidden, 10, batch, length)
+                            best = min(v for k, v in ms.items() if k in ("default", "int8c") and v is not None)
+                            row = {"cell": cell, "hidden": hidden, "batch": batch, "length": length,
+                                   "threads": threads, "ms": ms, "int8c_unverified": int8_why,
+                                   "torch_over_fused": ms["torch"] / ms["fused"],
+                                   "torch_over_export": ms["torch"] / ms["default"],
+                                   "torch_over_best": ms["torch"] / best,
+                                   "torch_gflops": flops / (ms["torch"] * 1e6),
+                                   "export_gflops": flops / (ms["default"] * 1e6), "peak_gflops": peaks[threads]}
+                            row["export_of_peak"] = row["export_gflops"] / peaks[threads]
+                            rows.append(row)
+                            print(_row_text(row, runtimes), flush=True)
+    _pin(len(_ALL_CORES) or 1)
+    return rows
+
+
+def _child_matrix(level: str, argv: list[str]) -> dict[str, Any]:
+    """The matrix measured in a child process with torch's ISA capped to ``level`` (its JSON)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp, "child.json")
+        env = {**os.environ, **ISA_LEVELS[level]}
+        caps = " ".join(f"{k}={v}" for k, v in ISA_LEVELS[level].items()) or "(none)"
+        print(f"\n=== torch ISA level {level}: {caps}", flush=True)
+        subprocess.run([sys.executable, __file__, *argv, "--json", str(out)], env=env, check=True)
+        return dict(json.loads(out.read_text()))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
@@ -112,89 +260,50 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, nargs="+", default=[64, 256])
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     ap.add_argument("--lengths", type=int, nargs="+", default=[50, 500])
+    ap.add_argument("--torch-isa", nargs="+", choices=sorted(ISA_LEVELS),
+                    help="run the matrix once per level, each in a child process with torch's ISA capped")
     ap.add_argument("--runtime", default="",
                     help="NAME,...|all: also time these registered runtimes on rnnzoo's export (all: every "
                          "installed one but the slow reference evaluator)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    if args.torch_isa:
+        argv = [a for a in sys.argv[1:] if a not in ("--torch-isa", *ISA_LEVELS)]
+        if "--json" in argv:
+            k = argv.index("--json")
+            del argv[k:k + 2]
+        levels = {level: _child_matrix(level, argv) for level in args.torch_isa}
+        _print_isa_summary(levels)
+        if args.json:
+            args.json.write_text(json.dumps({"levels": levels}, indent=2))
+        return
     onnxruntime.set_default_logger_severity(3)
     runtimes = select_runtimes(args.runtime) if args.runtime else []
-    peaks = {t: matmul_peak_gflops(t) for t in args.threads}
-    env = bench_environment(args.threads[0], peaks[args.threads[0]])
-    env.pop("threads")
-    env.pop("sgemm_peak_gflops")
-    env = {"cpu_model": _cpu_model(), "isa": torch.backends.cpu.get_cpu_capability(), **env,
-           "onnxruntime_providers": onnxruntime.get_available_providers(),
-           "runtime_versions": {n: _version(n) for n in runtimes},
-           "sgemm_peak_gflops": {t: round(p, 1) for t, p in peaks.items()}}
-    ignoring = [n for n in runtimes if _ignores_threads(n)]
-    print(f"cpu={env['cpu_model']!r} isa={env['isa']} cores={env['cpu_count']} machine={env['machine']} "
-          f"python={env['python']}")
-    print(f"torch={env['torch']} onnxruntime={env['onnxruntime']} providers={','.join(env['onnxruntime_providers'])}")
+    machine = machine_info(tuple(args.threads))
+    peaks = {t: float(machine["sgemm_peak_gflops"][str(t)]) for t in args.threads}
+    for line in describe(machine):
+        print(line)
     if runtimes:
-        print("runtimes (on rnnzoo's export): " + ", ".join(f"{n}={v}" for n, v in env["runtime_versions"].items())
-              + f"; ignore --threads: {', '.join(ignoring) or 'none'}; verified = within {TOLERANCE:g} abs of "
-              "torch on a ragged batch (4 x 9, lengths 9/3/1/6)")
-    print("sgemm peak (torch.mm 1024^3, best of 7): " + ", ".join(f"{t} thr {p:.1f} GFLOP/s" for t, p in peaks.items()))
-    extra = "".join(f" {n + ' ms':>10}" for n in runtimes)
-    best_cols = f" {'torch/best':>10} {'best':>11}" if runtimes else ""
-    print(f"{'cell':<5}{'hid':>4}{'batch':>6}{'len':>5}{'thr':>4} {'torch ms':>9} {'fused ms':>9} {'lower ms':>9} "
-          f"{'before':>7} {'after':>7}  {'GFLOP/s torch':>13} {'fused':>6} {'lower':>6} {'lower/peak':>10}"
-          f"{extra}{best_cols}")
-    rows: list[dict[str, Any]] = []
-    checks: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for threads in args.threads:
-            for cell in args.cells:
-                for hidden in args.hidden:
-                    net, meta = _make(cell, hidden)
-                    fused, lowered = Path(tmp, f"{cell}{hidden}.onnx"), Path(tmp, f"{cell}{hidden}.low.onnx")
-                    fused.write_bytes(to_onnx(net, meta, 18, lower=False).SerializeToString())
-                    lowered.write_bytes(to_onnx(net, meta, 18).SerializeToString())
-                    verdicts = _verify(net, lowered, runtimes, threads)
-                    checks.append({"cell": cell, "hidden": hidden, "threads": threads, "unverified": verdicts})
-                    for name, why in verdicts.items():
-                        if why is not None:
-                            print(f"  ! {cell} hid {hidden} thr {threads}: {name} unverified, not timed: {why}")
-                    verified = [n for n in runtimes if verdicts[n] is None]
-                    for batch in args.batches:
-                        for length in args.lengths:
-                            reps = max(3, args.repeats // 3) if batch * length * hidden >= 64 * 500 * 256 else \
-                                args.repeats
-                            # the lowered export is the "onnx" graph here so the runtimes time it, in the same
-                            # rounds as torch and ORT on both exports
-                            r = compare_latency(net, lowered, batch, length, threads, reps, fused,
-                                                runtimes=verified)
-                            r = {"torch_ms": r["torch_ms"], "onnx_ms": r["variant_ms"], "variant_ms": r["onnx_ms"],
-                                 "speedup": r["variant_speedup"], "variant_speedup": r["speedup"],
-                                 "runtimes_ms": {n: r.get("runtimes_ms", {}).get(n) for n in runtimes},
-                                 "runtime_errors": {**{n: w for n, w in verdicts.items() if w is not None},
-                                                    **r.get("runtime_errors", {})}}
-                            timed = {n: ms for n, ms in r["runtimes_ms"].items() if ms is not None}
-                            fastest = min(timed, key=lambda n: timed[n]) if timed else None
-                            r["fastest_runtime"] = fastest
-                            r["torch_over_fastest"] = r["torch_ms"] / timed[fastest] if fastest else None
-                            row = add_gflops({"cell": cell, "hidden": hidden, "batch": batch, "length": length,
-                                              "threads": threads, "peak_gflops": peaks[threads], **r},
-                                             recurrent_flops(cell, hidden, 10, batch, length), peak=peaks[threads])
-                            rows.append(row)
-                            cols = "".join(f" {_num(r['runtimes_ms'][n], '10.3f')}" for n in runtimes)
-                            if runtimes:
-                                ratio = r["torch_over_fastest"]
-                                cols += f" {f'{ratio:.2f}x' if ratio is not None else '-':>10} {fastest or '-':>11}"
-                            print(f"{cell:<5}{hidden:>4}{batch:>6}{length:>5}{threads:>4} {r['torch_ms']:>9.3f} "
-                                  f"{r['onnx_ms']:>9.3f} {r['variant_ms']:>9.3f} {r['speedup']:>6.2f}x "
-                                  f"{r['variant_speedup']:>6.2f}x  {row['torch_gflops']:>13.1f} "
-                                  f"{row['onnx_gflops']:>6.1f} {row['variant_gflops']:>6.1f} "
-                                  f"{row['variant_of_peak']:>9.0%}{cols}", flush=True)
-                            for name, why in r["runtime_errors"].items():
-                                if name not in verdicts or verdicts[name] is None:  # failed while timing
-                                    print(f"  ! {name}: {why}")
+        print("runtimes (on rnnzoo's default export): " + ", ".join(f"{n}={_version(n)}" for n in runtimes)
+              + f"; ignore threads: {', '.join(n for n in runtimes if _ignores_threads(n)) or 'none'}")
+    print(COLUMNS + "".join(f" {n + ' ms':>10}" for n in runtimes))
+    rows = run_matrix(args, runtimes, peaks)
     if args.json:
-        versions = {"torch": torch.__version__, "onnxruntime": onnxruntime.__version__, **env["runtime_versions"]}
-        args.json.write_text(json.dumps({"environment": env, "versions": versions, "peaks": peaks,
-                                         "runtimes": runtimes, "ignore_threads": ignoring, "tolerance": TOLERANCE,
-                                         "checks": checks, "rows": rows}, indent=2))
+        args.json.write_text(json.dumps({"machine": machine, "runtimes": runtimes, "tolerance": TOLERANCE,
+                                         "rows": rows}, indent=2))
+
+
+def _print_isa_summary(levels: dict[str, dict[str, Any]]) -> None:
+    """torch ms / default-export ms per cell, one column per torch ISA level."""
+    names = list(levels)
+    print("\ntorch/export (torch/best with int8-compute) per torch ISA level: "
+          + ", ".join(f"{n}: torch sees {levels[n]['machine']['torch_isa']}" for n in names))
+    first = levels[names[0]]["rows"]
+    print(f"{'cell':<5}{'hid':>4}{'batch':>6}{'len':>5}{'thr':>4}" + "".join(f" {n:>16}" for n in names))
+    for k, r in enumerate(first):
+        pairs = [(levels[n]["rows"][k]["torch_over_export"], levels[n]["rows"][k]["torch_over_best"]) for n in names]
+        cols = "".join(f" {a:>7.2f}x ({b:>5.2f}x)" for a, b in pairs)
+        print(f"{r['cell']:<5}{r['hidden']:>4}{r['batch']:>6}{r['length']:>5}{r['threads']:>4}{cols}")
 
 
 def _num(value: float | None, spec: str) -> str:

@@ -16,6 +16,7 @@ from torch import nn
 
 import rnnzoo
 from rnnzoo.data.builtin import sines
+from rnnzoo.zoo.machine import describe, machine_info
 
 
 def plain_loop(data, epochs: int, batch_size: int) -> float:
@@ -48,6 +49,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=32)
     args = ap.parse_args()
+    machine = machine_info((1,))  # where the figures come from: CPU, ISA, cores, versions, sgemm peak
+    print("\n".join(describe(machine)))
     torch.set_num_threads(1)
     data = sines(n=1000, min_len=10, max_len=200)  # a wide length spread (10-200 steps)
     print(f"lstm_classifier on sines, n={len(data)}, lengths {data.lengths.min()}-{data.lengths.max()} "

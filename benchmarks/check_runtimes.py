@@ -48,6 +48,7 @@ from rnnzoo.exporting.exporter import resolve_source
 from rnnzoo.exporting.iospec import IoSpec
 from rnnzoo.exporting.trace import onnx_metadata, trace
 from rnnzoo.models.recurrent import RecurrentEncoder
+from rnnzoo.zoo.machine import describe, machine_info
 
 OPSET = 18
 BUILTINS = ("rnn_classifier", "rnn_regressor", "lstm_classifier", "lstm_regressor", "gru_classifier",
@@ -209,6 +210,8 @@ def main() -> None:
     ap.add_argument("--before-commit", default="096dae1", help="the commit whose export is 'before'")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    machine = machine_info((1,))  # where the figures come from: CPU, ISA, cores, versions, sgemm peak
+    print("\n".join(describe(machine)))
     onnxruntime.set_default_logger_severity(3)
     torch.set_num_threads(1)
     print(f"torch={torch.__version__} onnxruntime={onnxruntime.__version__} openvino={_version('openvino')} "
@@ -227,7 +230,7 @@ def main() -> None:
     _print_table(rows)
     _print_latency(lat_rows, shapes)
     if args.json:
-        args.json.write_text(json.dumps({"runtimes": rows, "latency_ms": lat_rows}, indent=2))
+        args.json.write_text(json.dumps({"machine": machine, "runtimes": rows, "latency_ms": lat_rows}, indent=2))
 
 
 def _vs_before(wants: dict[str, list[np.ndarray]], graph: str) -> str:

@@ -12,10 +12,10 @@ ragged batches and checks, within the spec's declared ``ModelSpec.tolerance``:
   same output as inside the ragged batch.
 * every other installed runtime (OpenVINO, tract, onnxruntime-web and -node, and
   plugin runtimes) matches PyTorch on the first two batches, padding garbage
-  included. Two constructs are known to fail and are pinned by xfails
-  (``known_failure``; strict where the failure cannot depend on the CPU):
-  tract cannot load a bidirectional or multi-layer plain RNN ("Duplicate node
-  name: If"), and OpenVINO returns wrong numbers for a bidirectional plain RNN.
+  included. ``KNOWN_FAILURES`` lists constructs a runtime is known to fail on
+  (skipped there); it is empty: the two found earlier (tract: "Duplicate node
+  name: If", OpenVINO: wrong numbers, both for a bidirectional or multi-layer
+  plain RNN) are fixed and pinned as passing.
 
 Profiles (``RNNZOO_HYPOTHESIS_PROFILE``, default ``ci``)::
 
@@ -81,7 +81,7 @@ EXTRA_BATCHES = 2
 EXTRA_RUNTIMES: list[str] = []
 UNAVAILABLE: dict[str, str] = {}
 for _name in rnnzoo.list_runtimes():
-    if _name not in CORE_RUNTIMES:
+    if _name not in CORE_RUNTIMES and rnnzoo.get_runtime(_name).gate:  # gate=False: off from float32 by design
         _reason = rnnzoo.get_runtime(_name).available()
         if _reason is None:
             EXTRA_RUNTIMES.append(_name)
@@ -92,14 +92,16 @@ for _name in rnnzoo.list_runtimes():
 def known_failure(runtime: str, cfg: dict[str, Any]) -> str | None:
     """Why ``runtime`` is known to fail on ``cfg``'s export (found by this property test), else None.
 
-    Each case is pinned by a strict xfail in test_known_runtime_failures_still_fail below, so the
-    property test skips exactly these and the day a runtime fixes one the suite says so.
+    Each case in KNOWN_FAILURES is one the property test skips; none is left: the two it found
+    (tract: "Duplicate node name: If" on a multi-layer/bidirectional plain RNN; OpenVINO: wrong
+    numbers for a bidirectional plain RNN) came from one batch-size ``If`` per layer, and the
+    lowering now puts one ``If`` around the whole graph. test_former_runtime_failures_now_pass
+    keeps their minimal examples.
     """
-    plain_rnn, hp = cfg["name"].startswith("rnn_"), cfg["hp"]
-    if runtime == "tract" and plain_rnn and (hp["bidirectional"] or hp["num_layers"] > 1):
-        return "tract cannot load a plain RNN's second layer/backward If node: 'Duplicate node name: If'"
-    if runtime == "openvino" and plain_rnn and hp["bidirectional"]:
-        return "openvino computes a bidirectional plain RNN wrongly (outputs like 1e22)"
+    for known_runtime, hp in KNOWN_FAILURES:
+        if runtime == known_runtime and cfg["name"].startswith("rnn_") and all(
+                cfg["hp"].get(k) == v for k, v in hp.items() if k != "hidden_size"):
+            return f"{runtime} is known to fail on a plain RNN with {hp}"
     return None
 
 
@@ -340,7 +342,8 @@ def test_compare_flags_exactly_the_elements_beyond_tolerance(want: np.ndarray, t
     assert not compare("shape", "t", want[:-1], want, atol, rtol).passed
 
 
-KNOWN_FAILURES = [  # the minimal failing examples the property test found; known_failure() skips them there
+KNOWN_FAILURES: list[tuple[str, dict[str, Any]]] = []  # (runtime, hp) the property test skips; known_failure()
+FORMER_FAILURES = [  # the minimal failing examples the property test found before the lowering's single If
     ("tract", {"hidden_size": 1, "num_layers": 1, "bidirectional": True}),
     ("tract", {"hidden_size": 1, "num_layers": 2, "bidirectional": False}),
     ("openvino", {"hidden_size": 1, "num_layers": 1, "bidirectional": True}),
@@ -348,21 +351,17 @@ KNOWN_FAILURES = [  # the minimal failing examples the property test found; know
 
 
 @pytest.mark.parametrize(("runtime", "hp"), [
-    pytest.param(runtime, hp, id=f"{runtime}-rnn-layers{hp['num_layers']}-bidirectional{hp['bidirectional']}",
-                 # tract's refusal is a graph translation error, the same on any machine: strict. OpenVINO's wrong
-                 # numbers (1e22: uninitialized memory?) may depend on the CPU's kernels, so it may pass elsewhere.
-                 marks=pytest.mark.xfail(strict=runtime == "tract",
-                                         reason=known_failure(runtime, {"name": "rnn_", "hp": hp})))
-    for runtime, hp in KNOWN_FAILURES
+    pytest.param(runtime, hp, id=f"{runtime}-rnn-layers{hp['num_layers']}-bidirectional{hp['bidirectional']}")
+    for runtime, hp in FORMER_FAILURES
 ])
-def test_known_runtime_failures_still_fail(runtime: str, hp: dict[str, Any], tmp_path: Path) -> None:
-    """Each known runtime failure, on its minimal example: rnn_regressor, one sample of one step."""
+def test_former_runtime_failures_now_pass(runtime: str, hp: dict[str, Any], tmp_path: Path) -> None:
+    """Each runtime failure found before, on its minimal example (rnn_regressor, one sample of one step), passes."""
     reason = rnnzoo.get_runtime(runtime).available()
     if reason is not None:
         pytest.skip(f"{runtime}: {reason}")
     cfg = {"name": "rnn_regressor", "hp": {**hp, "nonlinearity": "tanh"}, "input_size": 1, "output_size": 1,
            "seed": 0, "weight_scale": 1.0}
-    assert known_failure(runtime, cfg) is not None, "the property test must skip what this test pins"
+    assert known_failure(runtime, cfg) is None, "the property test must check what this test pins"
     model, spec = build(cfg)
     path = export_fp32(model, tmp_path)
     x = np.full((1, 1, 1), 1.2573e-4, np.float32)

@@ -34,8 +34,8 @@ def _recurrent_unit(node: onnx.NodeProto) -> str | None:
     """The recurrent op a top-level node computes: fused, or an RNN rewritten by rnnzoo.exporting.lowering."""
     if node.op_type in RECURRENT_OPS:
         return str(node.op_type)
-    if node.op_type == "Scan":
-        return "RNN"
+    if node.op_type == "Scan":  # named /lowered<k>_<op>/... by the lowering
+        return next((op for op in RECURRENT_OPS if f"_{op.lower()}/" in node.name), "RNN")
     if node.op_type == "If":
         return next((str(m.op_type) for m in branch(node, "then_branch").node if m.op_type in RECURRENT_OPS), None)
     return None
@@ -43,7 +43,7 @@ def _recurrent_unit(node: onnx.NodeProto) -> str | None:
 
 def static_checks(proto: onnx.ModelProto, net: nn.Module, io: IoSpec) -> GraphChecks:
     """Graph facts and problems (the card's ``checks`` section): fused recurrent nodes, GRU formulation, axes."""
-    nodes = proto.graph.node
+    nodes, lowered = _layer_nodes(proto.graph)
     units = [_recurrent_unit(n) for n in nodes]
     fused = {op: units.count(op) for op in RECURRENT_OPS}
     expected = _recurrent_modules(net)
@@ -52,8 +52,24 @@ def static_checks(proto: onnx.ModelProto, net: nn.Module, io: IoSpec) -> GraphCh
         problems.append(f"{expected} recurrent layers but only {sum(fused.values())} recurrent ONNX nodes")
     dims = io_shapes(proto)
     problems += _gru_problems(nodes) + _axis_problems(dims, io) + portability_problems(proto)
-    return GraphChecks(fused_nodes=fused, lowered_rnn_nodes=sum(n.op_type in ("If", "Scan") for n in nodes),
-                       expected_recurrent_layers=expected, io_shapes=dims, node_count=len(nodes), problems=problems)
+    return GraphChecks(fused_nodes=fused, lowered_rnn_nodes=lowered, expected_recurrent_layers=expected,
+                       io_shapes=dims, node_count=len(proto.graph.node), problems=problems)
+
+
+def _layer_nodes(graph: onnx.GraphProto) -> tuple[list[onnx.NodeProto], int]:
+    """The nodes to find recurrent layers in and how many layers have a Scan form.
+
+    rnnzoo.exporting.lowering may put the whole graph in one batch-size ``If``:
+    then its fused branch holds every layer once, and its Scan branch the Scans.
+    """
+    from rnnzoo.exporting.lowering import FUSED_BRANCH, SCAN_BRANCH
+
+    switch = next((n for n in graph.node if n.op_type == "If" and branch(n, "then_branch").name == FUSED_BRANCH
+                   and branch(n, "else_branch").name == SCAN_BRANCH), None)
+    if switch is None:
+        return list(graph.node), sum(n.op_type == "Scan" for n in graph.node)
+    scans = sum(n.op_type == "Scan" for n in branch(switch, "else_branch").node)
+    return list(branch(switch, "then_branch").node), scans
 
 
 def io_shapes(proto: onnx.ModelProto) -> dict[str, list[int | str]]:

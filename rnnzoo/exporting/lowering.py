@@ -32,9 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from rnnzoo.exporting.graph import attribute, used_names
+from rnnzoo.exporting.graph import attribute, subgraphs, used_names
+from rnnzoo.exporting.scan_cells import layer_of, node, scan_nodes
 
-MIN_ELEMS = 512  # batch * hidden from which the Scan form wins (benchmarks/bench_lowering.py)
+MIN_ELEMS = 512  # batch * hidden from which the Scan form wins for a plain RNN (benchmarks/bench_lowering.py)
+FORMS = ("fused", "scan", "switch")
+# The form each op gets by default, measured with benchmarks/bench_lowering.py (module docstring).
+FUSED_BRANCH, SCAN_BRANCH = "lowered_fused", "lowered_scan"  # the switch If's branch graphs, found by name
+DEFAULT_FORMS: dict[str, str] = {"RNN": "switch", "LSTM": "switch", "GRU": "switch"}
 
 
 def _activation(node: Any) -> str:
@@ -43,142 +48,124 @@ def _activation(node: Any) -> str:
 
 
 def lowerable(node: Any, inits: dict[str, np.ndarray]) -> bool:
-    """A forward RNN node in exactly the form rnnzoo exports; anything else stays as it is."""
-    if node.op_type != "RNN":
+    """A forward RNN/LSTM/GRU node in exactly the form rnnzoo exports; anything else stays as it is."""
+    if node.op_type not in ("RNN", "LSTM", "GRU"):
         return False
-    ins = [*node.input, *[""] * (6 - len(node.input))]
+    ins = [*node.input, *[""] * (8 - len(node.input))]
+    default_acts = not attribute(node, "activations", []) or node.op_type == "RNN"
     return (
         attribute(node, "direction", b"forward") in (b"forward", "forward")
         and attribute(node, "layout", 0) == 0
         and attribute(node, "clip", None) is None
-        and _activation(node) in ("Tanh", "Relu")
+        and (node.op_type != "RNN" or _activation(node) in ("Tanh", "Relu"))
+        and default_acts
+        and (node.op_type != "GRU" or attribute(node, "linear_before_reset", 0) == 1)
+        and (node.op_type != "LSTM" or (attribute(node, "input_forget", 0) == 0 and ins[7] == ""))
         and ins[1] in inits and ins[2] in inits and (not ins[3] or ins[3] in inits)
         and ins[4] == ""  # sequence_lens: rnnzoo handles ragged batches itself
     )
 
 
-def _node(op: str, inputs: list[str], outputs: list[str], **attrs: Any) -> Any:
-    """A node named after its first output (unique in the model): runtime errors and profiles can name it."""
-    from onnx import helper
+def _form(node: Any, forms: dict[str, str]) -> str:
+    """The form a lowerable node gets: a Relu RNN is always a Scan (onnx.reference cannot run a fused one)."""
+    if node.op_type == "RNN" and _activation(node) == "Relu":
+        return "scan"
+    return forms.get(str(node.op_type), "fused")
 
-    return helper.make_node(op, inputs, outputs, name=f"{outputs[0]}/{op}", **attrs)
 
+def lower_recurrent(proto: Any, forms: dict[str, str] | None = None, project: str = "step") -> Any:
+    """A copy of ``proto`` with lowerable recurrent nodes rewritten; unused initializers dropped.
 
-def _body(p: str, rt: np.ndarray, act: str) -> Any:
-    """One step: (h_prev, xw_t) -> (h_new, y_t) with h_new = act(h_prev . R^T + xw_t).
-
-    ``R^T`` is an initializer of the body itself, not a value read from the
-    enclosing graph: OpenVINO cannot convert a ``Scan`` whose body captures an
-    outer-scope value (``Number of Scan node inputs (2) is less than required
-    (3)``). Passing it as a loop-carried state instead would copy it every step
-    and, being no longer constant, stop onnxruntime from pre-packing it for the
-    MatMul: measured 18-280% slower Scan steps and ~2e-6 different outputs at hidden 256.
+    ``forms``: op -> ``"fused"`` (kept), ``"scan"`` (always the Scan form) or
+    ``"switch"`` (fused below ``MIN_ELEMS / hidden`` samples, Scan from there),
+    updating :data:`DEFAULT_FORMS` (benchmarks pass it to time each form).
+    ``project``: where the Scan form computes its input projection
+    (rnnzoo.exporting.scan_cells.scan_nodes).
     """
-    from onnx import TensorProto, helper, numpy_helper
-
-    f = TensorProto.FLOAT
-    h_prev, xw_t, h_new, y_t = (f"{p}/step/{n}" for n in ("h_prev", "xw_t", "h_new", "y_t"))
-    nodes = [_node("MatMul", [h_prev, f"{p}/RT"], [f"{p}/step/hr"]),
-             _node("Add", [f"{p}/step/hr", xw_t], [f"{p}/step/pre"]),
-             _node(act, [f"{p}/step/pre"], [h_new]),
-             _node("Identity", [h_new], [y_t])]
-    inputs = [helper.make_tensor_value_info(n, f, None) for n in (h_prev, xw_t)]
-    outputs = [helper.make_tensor_value_info(n, f, None) for n in (h_new, y_t)]
-    return helper.make_graph(nodes, f"{p}_step", inputs, outputs, [numpy_helper.from_array(rt, f"{p}/RT")])
-
-
-def _recurrent_weight_t(node: Any, inits: dict[str, np.ndarray]) -> np.ndarray:
-    """``R^T`` [hidden, hidden] of a forward RNN node (``R`` is [1, hidden, hidden]): exact, a transpose."""
-    return np.ascontiguousarray(inits[node.input[2]][0].T)
-
-
-def _scan_nodes(node: Any, p: str, outs: list[str], graph: Any, inits: dict[str, np.ndarray]) -> list[Any]:
-    """Nodes computing ``node``'s outputs (named ``outs``) as one MatMul plus a Scan over time."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    hidden = int(attribute(node, "hidden_size", 0))
-    ins = [*node.input, *[""] * (6 - len(node.input))]
-    graph.initializer.extend([
-        numpy_helper.from_array(np.array([hidden, hidden], np.int64), f"{p}/HH"),
-        numpy_helper.from_array(np.array([0], np.int64), f"{p}/axes0"),
-        numpy_helper.from_array(np.array([1], np.int64), f"{p}/axes1"),
-    ])
-    if not ins[3]:
-        graph.initializer.append(numpy_helper.from_array(np.zeros((1, 2 * hidden), np.float32), f"{p}/B0"))
-    # W^T and Wb + Rb are computed from the node's own initializers, not stored again: the file does not
-    # grow for them, the int8/fp16 variants still reach the weights, and onnxruntime folds these at load.
-    # R^T is stored in the Scan body (see _body): a body must not read it from the enclosing graph.
-    nodes = [_node("Squeeze", [ins[1], f"{p}/axes0"], [f"{p}/W"]),
-             _node("Transpose", [f"{p}/W"], [f"{p}/WT"]),
-             _node("Split", [ins[3] or f"{p}/B0", f"{p}/HH"], [f"{p}/Wb", f"{p}/Rb"], axis=1),
-             _node("Add", [f"{p}/Wb", f"{p}/Rb"], [f"{p}/B"]),
-             _node("MatMul", [ins[0], f"{p}/WT"], [f"{p}/xw0"]),
-             _node("Add", [f"{p}/xw0", f"{p}/B"], [f"{p}/xw"])]
-    if ins[5]:  # initial_h [1, B, H] -> [B, H]
-        nodes.append(_node("Squeeze", [ins[5], f"{p}/axes0"], [f"{p}/h0"]))
-    else:
-        graph.initializer.append(numpy_helper.from_array(np.array([hidden], np.int64), f"{p}/H"))
-        zero = helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0])
-        nodes += [_node("Shape", [ins[0]], [f"{p}/batch_dim"], start=1, end=2),
-                  _node("Concat", [f"{p}/batch_dim", f"{p}/H"], [f"{p}/h0_shape"], axis=0),
-                  _node("ConstantOfShape", [f"{p}/h0_shape"], [f"{p}/h0"], value=zero)]
-    nodes.append(_node("Scan", [f"{p}/h0", f"{p}/xw"], [f"{p}/hT", f"{p}/y"], num_scan_inputs=1,
-                       body=_body(p, _recurrent_weight_t(node, inits), _activation(node))))
-    if outs[0]:  # Y [T, 1, B, H]
-        nodes.append(_node("Unsqueeze", [f"{p}/y", f"{p}/axes1"], [outs[0]]))
-    if len(outs) > 1 and outs[1]:  # Y_h [1, B, H]
-        nodes.append(_node("Unsqueeze", [f"{p}/hT", f"{p}/axes0"], [outs[1]]))
-    return nodes
-
-
-def _switch(node: Any, p: str, outs: list[str], graph: Any, inits: dict[str, np.ndarray]) -> list[Any]:
-    """``If batch < MIN_ELEMS / hidden``: the fused node, else the Scan form.
-
-    The branches read the node's inputs from the enclosing graph, which ONNX
-    allows for ``If`` and every runtime we check accepts; only the ``Scan``
-    body inside must not (see :func:`_body`).
-    """
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    f = TensorProto.FLOAT
-    fused = onnx.NodeProto()
-    fused.CopyFrom(node)
-    del fused.output[:]
-    fused.output.extend([f"{p}/fused_{o}" if o else "" for o in outs])
-    then_g = helper.make_graph([fused], f"{p}_fused", [],
-                               [helper.make_tensor_value_info(f"{p}/fused_{o}", f, None) for o in outs if o])
-    scan_outs = [f"{p}/scan_{o}" if o else "" for o in outs]
-    else_g = helper.make_graph(_scan_nodes(node, p, scan_outs, graph, inits), f"{p}_scan", [],
-                               [helper.make_tensor_value_info(o, f, None) for o in scan_outs if o])
-    hidden = int(attribute(node, "hidden_size", 0))
-    graph.initializer.append(numpy_helper.from_array(np.array([-(-MIN_ELEMS // hidden)], np.int64), f"{p}/min_batch"))
-    return [_node("Shape", [node.input[0]], [f"{p}/batch"], start=1, end=2),
-            _node("Less", [f"{p}/batch", f"{p}/min_batch"], [f"{p}/small"]),
-            _node("If", [f"{p}/small"], [o for o in outs if o], then_branch=then_g, else_branch=else_g)]
-
-
-def lower_recurrent(proto: Any) -> Any:
-    """A copy of ``proto`` with every lowerable RNN node rewritten; unused initializers dropped."""
     import onnx
     from onnx import numpy_helper
 
+    chosen = {**DEFAULT_FORMS, **(forms or {})}
+    bad = {op: f for op, f in chosen.items() if f not in FORMS}
+    if bad:
+        raise ValueError(f"unknown lowering form(s) {bad}; use one of {FORMS}")
     model = onnx.ModelProto()
     model.CopyFrom(proto)
     g = model.graph
     inits = {i.name: numpy_helper.to_array(i) for i in g.initializer}
-    new_nodes: list[Any] = []
-    for k, node in enumerate(g.node):
-        if not lowerable(node, inits):
-            new_nodes.append(node)
-            continue
-        p, outs = f"/lowered{k}_rnn", list(node.output)
-        rewrite = _scan_nodes if _activation(node) == "Relu" else _switch
-        new_nodes += rewrite(node, p, outs, g, inits)
+    forms_of = [_form(n, chosen) if lowerable(n, inits) else "fused" for n in g.node]
+    if "switch" in forms_of:
+        small = _rewritten(g, inits, [f if f != "switch" else "fused" for f in forms_of], project)
+        large = _rewritten(g, inits, [f if f != "switch" else "scan" for f in forms_of], project)
+        hidden = next(int(attribute(n, "hidden_size", 0)) for n, f in zip(g.node, forms_of, strict=True)
+                      if f == "switch")
+        nodes = _one_switch(g, small, large, hidden)
+    else:
+        nodes = _rewritten(g, inits, forms_of, project)
     del g.node[:]
-    g.node.extend(new_nodes)
+    g.node.extend(nodes)
     used = used_names(g)
     keep = [i for i in g.initializer if i.name in used]
     del g.initializer[:]
     g.initializer.extend(keep)
     return model
+
+
+def _rewritten(g: Any, inits: dict[str, np.ndarray], forms: list[str], project: str) -> list[Any]:
+    """``g``'s nodes with each node of form "scan" replaced by its Scan form (new constants go into ``g``)."""
+    import onnx
+
+    nodes: list[Any] = []
+    for k, (n, form) in enumerate(zip(g.node, forms, strict=True)):
+        if form == "scan":
+            nodes += scan_nodes(layer_of(n, f"/lowered{k}_{str(n.op_type).lower()}"), list(n.output), g, inits,
+                                project)
+        else:
+            copy = onnx.NodeProto()
+            copy.CopyFrom(n)
+            nodes.append(copy)
+    return nodes
+
+
+def _one_switch(g: Any, small: list[Any], large: list[Any], hidden: int) -> list[Any]:
+    """One ``If batch < MIN_ELEMS / hidden`` around the whole graph: ``small`` (fused) vs ``large`` (Scan) nodes.
+
+    Why one ``If`` for the model and not one per layer: tract 0.23 refuses a
+    model with two ``If`` nodes ("Duplicate node name: If") and OpenVINO
+    2026.4 returns uninitialized memory when two run side by side (the two
+    directions of a bidirectional layer); with one, both run every form.
+    The branches read the graph's inputs and initializers from the enclosing
+    graph (allowed for ``If``; no Scan body does). Values a branch computes
+    are renamed with its own prefix: a subgraph may not redefine an outer name.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = g.input[0].name
+    outs = [v.name for v in g.output]
+    branches = []
+    for tag, nodes in (("fused", small), ("scan", large)):
+        produced = {o for n in nodes for o in n.output if o}
+        rename = {name: f"/switch_{tag}{name if name.startswith('/') else '/' + name}" for name in produced}
+        for n in nodes:
+            _rename(n, rename)
+        infos = [helper.make_tensor_value_info(rename[o], TensorProto.FLOAT, None) for o in outs]
+        for info, v in zip(infos, g.output, strict=True):
+            info.type.CopyFrom(v.type)
+        branches.append(helper.make_graph(nodes, FUSED_BRANCH if tag == "fused" else SCAN_BRANCH, [], infos))
+    del g.value_info[:]  # they named values now inside the branches
+    g.initializer.append(numpy_helper.from_array(np.array([-(-MIN_ELEMS // hidden)], np.int64), "/lowered/min_batch"))
+    return [node("Shape", [x], ["/lowered/batch"], start=0, end=1),
+            node("Less", ["/lowered/batch", "/lowered/min_batch"], ["/lowered/small"]),
+            node("If", ["/lowered/small"], outs, then_branch=branches[0], else_branch=branches[1])]
+
+
+def _rename(n: Any, rename: dict[str, str]) -> None:
+    """Apply ``rename`` to a node's inputs and outputs and to what its subgraphs read from outside."""
+    for seq in (n.input, n.output):
+        for i, name in enumerate(seq):
+            seq[i] = rename.get(name, name)
+    for sub in subgraphs(n):
+        for inner in sub.node:
+            _rename(inner, rename)
+        for v in sub.output:
+            v.name = rename.get(v.name, v.name)

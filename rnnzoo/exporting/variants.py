@@ -39,6 +39,7 @@ recurrent ops the file runs (``recurrent_ops``: always float32 kernels).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,98 @@ def make_variants(
     if fp16:
         _to_fp16_weights(base, folder / FP16_FILE)
         out["fp16"] = _describe(base, folder / FP16_FILE, task, ref, x, lengths, y)
+    if int8 and offers_int8_compute(base):
+        compute = quantize_int8_compute(base, folder / INT8_COMPUTE_FILE)
+        out["int8_compute"] = {**_describe(base, folder / INT8_COMPUTE_FILE, task, ref, x, lengths, y), **compute}
     return out
+
+
+# ---------------------------------------------------------------- int8 compute (LSTM)
+
+INT8_COMPUTE_FILE = "model.int8_compute.onnx"
+INT8_COMPUTE_METHOD = "onnxruntime_dynamic_quantize_lstm"
+# From this LSTM hidden size the int8 kernel is faster than float32 (benchmarks/bench_lowering.py): at batch 1,
+# hidden 256 the step reads the 1 MiB float32 recurrent weight, a quarter of that as int8; at hidden 64 the
+# weights sit in L1/L2 either way and quantizing h every step costs more than it saves.
+INT8_COMPUTE_MIN_HIDDEN = 128
+
+
+def lstm_hidden_sizes(proto: Any) -> list[int]:
+    """Hidden size of every float32 LSTM node of a model, fused or in a lowering ``If`` branch."""
+    from rnnzoo.exporting.graph import attribute
+
+    return [int(attribute(n, "hidden_size", 0)) for n in all_nodes(proto.graph) if n.op_type == "LSTM"]
+
+
+def offers_int8_compute(path: Path) -> bool:
+    """Whether an export gets ``model.int8_compute.onnx``: it has an LSTM layer of hidden >= INT8_COMPUTE_MIN_HIDDEN."""
+    import onnx
+
+    return any(h >= INT8_COMPUTE_MIN_HIDDEN for h in lstm_hidden_sizes(onnx.load(str(path))))
+
+
+def fused_lstm_model(proto: Any) -> Any:
+    """A copy where the lowering's batch-size ``If`` is replaced by its fused branch (every layer one node).
+
+    Why: onnxruntime's quantizer rewrites top-level ``LSTM`` nodes into its
+    int8 ``DynamicQuantizeLSTM``; the Scan branch (rnnzoo.exporting.lowering)
+    has no int8 form, and the int8 kernel needs no batch switch.
+    """
+    import onnx
+
+    from rnnzoo.exporting.lowering import FUSED_BRANCH
+
+    model = onnx.ModelProto()
+    model.CopyFrom(proto)
+    g = model.graph
+    switch = next((n for n in g.node if n.op_type == "If"
+                   and any(a.name == "then_branch" and a.g.name == FUSED_BRANCH for a in n.attribute)), None)
+    if switch is None:
+        return model
+    then = next(a.g for a in switch.attribute if a.name == "then_branch")
+    final = {v.name: out for v, out in zip(then.output, switch.output, strict=True)}
+    nodes = []
+    for n in then.node:
+        copy = onnx.NodeProto()
+        copy.CopyFrom(n)
+        for i, name in enumerate(copy.output):
+            copy.output[i] = final.get(name, name)
+        for i, name in enumerate(copy.input):
+            copy.input[i] = final.get(name, name)
+        nodes.append(copy)
+    del g.node[:]
+    g.node.extend(nodes)
+    used = {name for node in all_nodes(g) for name in node.input}
+    keep = [i for i in g.initializer if i.name in used]
+    del g.initializer[:]
+    g.initializer.extend(keep)
+    return model
+
+
+def quantize_int8_compute(src: Path, dst: Path) -> dict[str, Any]:
+    """Write ``dst``: ``src`` with its LSTM layers as onnxruntime's int8 ``DynamicQuantizeLSTM``; card fields.
+
+    Weights int8 (per tensor, symmetric), the input and hidden state quantized
+    to uint8 at every step, int8 GEMMs (VNNI/AMX where the CPU has them).
+    onnxruntime only: ``onnx.reference`` and the other runtimes have no such op,
+    so the card's parity and runtime matrix stay on ``model.onnx``; the
+    agreement with float32 is checked like the int8 storage file's.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    fused = fused_lstm_model(onnx.load(str(src)))
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantizer logs a pre-processing hint to the root logger on every call
+    try:
+        atomic_write(dst, lambda p: quantize_dynamic(fused, p, op_types_to_quantize=["LSTM"],
+                                                     weight_type=QuantType.QInt8))
+    finally:
+        root.setLevel(level)
+    return {"method": INT8_COMPUTE_METHOD, "compute": "int8 LSTM GEMMs (com.microsoft.DynamicQuantizeLSTM), "
+            "activations quantized per step; onnxruntime only",
+            "runtimes": ["onnxruntime"], "lstm_hidden": lstm_hidden_sizes(fused)}
 
 
 # ---------------------------------------------------------------- int8 weight-only

@@ -239,22 +239,26 @@ def benchmark_zoo(
 
 
 def bench_environment(threads: int, peak_gflops: float) -> dict[str, Any]:
-    """What the timings depend on, printed above the table and stored with it: timings without it mean little."""
-    import os
-    import platform
+    """What the timings depend on, printed above the table and stored with it: timings without it mean little.
 
-    import onnxruntime
-    import torch
+    The machine record of rnnzoo.zoo.machine (CPU model, ISA as torch and
+    onnxruntime see it, cores, versions) plus the thread count and the sgemm
+    peak measured at it.
+    """
+    from rnnzoo.zoo.machine import machine_info
 
-    return {"threads": threads, "cpu_count": os.cpu_count(), "torch": torch.__version__,
-            "onnxruntime": onnxruntime.__version__, "python": platform.python_version(),
-            "machine": platform.machine(), "sgemm_peak_gflops": round(peak_gflops, 1)}
+    info = machine_info(peak=False)
+    info["sgemm_peak_gflops"] = {str(threads): round(peak_gflops, 1)}
+    return {"threads": threads, "machine": info}
 
 
 def table_header(environment: dict[str, Any], runtimes: Sequence[str] = ()) -> list[str]:
-    """The environment line and the column titles of ``rnnzoo bench``'s table (one ``NAME ms`` per runtime)."""
+    """The machine lines, the settings line and the column titles of ``rnnzoo bench``'s table."""
+    from rnnzoo.zoo.machine import describe
+
     extra = "".join(f" {_runtime_title(n):>{_width(n)}}" for n in runtimes)
-    return ["  ".join(f"{k}={v}" for k, v in environment.items()),
+    settings = "  ".join(f"{k}={v}" for k, v in environment.items() if k != "machine")
+    return [*describe(environment["machine"]), settings,
             f"{'model':<26} {'batch':>5} {'len':>4} {'torch ms':>9} {'ort ms':>8} {'int8 ms':>8} "
             f"{'torch/ort':>9} {'GFLOP/s torch':>13} {'ort':>6} {'ort/peak':>8}{extra}"]
 
