@@ -27,10 +27,14 @@ nox.options.reuse_existing_virtualenvs = True
 
 ROOT = Path(__file__).parent
 # The edges of the ranges in pyproject.toml; keep them equal (tests/test_version_matrix.py checks).
-ONNXRUNTIME = ["1.18.0", "1.32.0"]
+# 1.24.1: the oldest release that runs every graph rnnzoo writes (rnnzoo/exporting/min_runtime.py).
+ONNXRUNTIME = ["1.18.0", "1.24.1", "1.32.0"]
 TORCH = ["2.4.1", "2.14.1"]
 # What a release of onnxruntime or torch changes: the export, its parity in every built-in model, the kit.
 TESTS = ["tests/test_export.py", "tests/test_conformance.py"]
+# Graphs whose card says they need a newer onnxruntime than the session's (card key rnnzoo.min_onnxruntime):
+# measured failing there, so left out of that session rather than reported as a surprise.
+NEEDS_NEWER = {"1.18.0": "not (rnn_classifier and bidirectional) and not (rnn_regressor and bidirectional)"}
 # Built against numpy 1: they cannot import under numpy 2 (found by running the matrix).
 NUMPY_1 = {"onnxruntime": ("1.18.0",), "torch": ("2.4.1",)}
 
@@ -53,7 +57,8 @@ def _run(session: nox.Session, package: str, version: str) -> None:
     session.install("-c", constraints, f"{package}=={version}", "-e", ".[torch,dev]")
     session.run("python", "-c", "import onnxruntime, torch, numpy; print('onnxruntime', onnxruntime.__version__, "
                 "'torch', torch.__version__, 'numpy', numpy.__version__)")
-    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *TESTS, *session.posargs)
+    deselect = ["-k", NEEDS_NEWER[version]] if package == "onnxruntime" and version in NEEDS_NEWER else []
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *TESTS, *deselect, *session.posargs)
 
 
 @nox.session

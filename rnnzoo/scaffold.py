@@ -1,8 +1,10 @@
 """``rnnzoo new-plugin NAME``: write a working plugin distribution a user can pip-install and grow.
 
 The generated model uses only public API, honours the forward contract
-(exact under padding) and ships a test that runs the conformance kit, so a
-new plugin starts green.
+(exact under padding) and names itself to rnnzoo's pytest plugin, which runs
+the conformance kit; a GitHub Actions workflow and a noxfile run the kit and
+verify a trained export with JUnit reports, so a new plugin starts green,
+in CI from its first push.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ dependencies = ["rnnzoo[torch]>=0.1"]
 
 [tool.setuptools.packages.find]
 where = ["src"]
+
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+# rnnzoo's pytest plugin runs its conformance kit on these models: one test per (model, check)
+rnnzoo_models = ["{name}_*"]
 '''
 
 _PLUGIN = '''"""rnnzoo plugin {name}: registers its models through the `rnnzoo` entry point."""
@@ -82,20 +89,70 @@ class LastStepGRU(nn.Module):
         return self.head(torch.gather(out, 1, index).squeeze(1))
 '''
 
-_TEST = '''"""rnnzoo's conformance kit: build, shapes, padding, gradients, training, checkpoint, ONNX parity."""
+_TEST = '''"""The plugin's own tests.
+
+rnnzoo's conformance kit (build, shapes, padding, gradients, training,
+checkpoint, ONNX parity) needs no test here: rnnzoo's pytest plugin runs it
+on the models named by ``rnnzoo_models`` in pyproject.toml, one test per
+(model, check). ``pytest --rnnzoo-models '{name}_*' --rnnzoo-checks forward_shapes``
+picks models and checks from the command line.
+"""
 
 import rnnzoo
-from rnnzoo.testing import parametrize_with_checks
 
 
 def test_discovered_through_the_entry_point():
     record = next(r for r in rnnzoo.list_plugins() if r["name"] == "{name}")
     assert record["distribution"] == "rnnzoo-{name}" and record["models"] == ["{name}_gru"]
+'''
+
+# GitHub Actions. tests/test_scaffold_ci.py runs every `run:` step below in a fresh virtual environment.
+_WORKFLOW = '''# rnnzoo parity tests: the conformance kit on every model of this plugin, then a trained export verified
+# in onnxruntime, with JUnit reports for the CI dashboard.
+name: parity
+on:
+  push:
+  pull_request:
+jobs:
+  parity:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: actions/setup-python@v5
+        with:
+          python-version: "3.11"
+      - name: Install the plugin (CPU-only torch)
+        run: |
+          python -m pip install --extra-index-url https://download.pytorch.org/whl/cpu -e . pytest
+      - name: Conformance kit
+        run: |
+          python -m pytest -q --junit-xml=reports/conformance.xml
+      - name: Train, export and verify
+        run: |
+          python -m rnnzoo train {name}_gru --epochs 2 --quiet --out runs/{name}_gru
+          python -m rnnzoo export runs/{name}_gru/model.safetensors --out exports/{name}_gru --no-int8 --no-fp16
+          python -m rnnzoo verify 'exports/*' --junit-xml reports/verify.xml
+      - name: Keep the reports
+        if: always()
+        uses: actions/upload-artifact@v4
+        with:
+          name: parity-reports
+          path: reports/
+'''
+
+_NOXFILE = '''"""The same checks as .github/workflows/parity.yml, locally: `nox` (pip install nox)."""
+
+import nox
 
 
-@parametrize_with_checks(["{name}_gru"])
-def test_conformance(model_name, check):
-    check(model_name)
+@nox.session
+def parity(session):
+    session.install("-e", ".", "pytest")
+    session.run("python", "-m", "pytest", "-q", "--junit-xml=reports/conformance.xml")
+    session.run("python", "-m", "rnnzoo", "train", "{name}_gru", "--epochs", "2", "--quiet", "--out", "runs/{name}_gru")
+    session.run("python", "-m", "rnnzoo", "export", "runs/{name}_gru/model.safetensors", "--out", "exports/{name}_gru",
+                "--no-int8", "--no-fp16")
+    session.run("python", "-m", "rnnzoo", "verify", "exports/*", "--junit-xml", "reports/verify.xml")
 '''
 
 _README = '''# rnnzoo-{name}
@@ -105,7 +162,8 @@ An rnnzoo plugin. Install it and rnnzoo finds it through its entry point:
 ```bash
 pip install -e .
 rnnzoo list '{name}_*'
-pytest tests            # the rnnzoo conformance kit
+pytest                  # the rnnzoo conformance kit (rnnzoo's pytest plugin, see pyproject.toml)
+nox                     # what CI runs (.github/workflows/parity.yml): the kit, then an export verified
 ```
 '''
 
@@ -123,6 +181,8 @@ def new_plugin(name: str, parent: str | Path = ".") -> Path:
         f"src/rnnzoo_{name}/__init__.py": _PLUGIN,
         f"src/rnnzoo_{name}/model.py": _MODEL,
         "tests/test_conformance.py": _TEST,
+        ".github/workflows/parity.yml": _WORKFLOW,
+        "noxfile.py": _NOXFILE,
     }
     # written aside and renamed in whole: a full disk leaves no half tree that a rerun would refuse
     root.parent.mkdir(parents=True, exist_ok=True)

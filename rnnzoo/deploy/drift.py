@@ -115,7 +115,7 @@ def save_baseline(export: str | Path, dest: str | Path) -> Path:
             shutil.copyfile(export / name / f, dest / name / f)
             files[f"{name}/{f}"] = sha256(dest / name / f)
     info = {"model": card.meta.model, "task": card.meta.task, "metrics": _metrics(card.meta.metrics),
-            "versions": dict(card.meta.versions), "source": str(export), "files": files}
+            "versions": dict(card.meta.versions), "export": export.name, "files": files}
     atomic_write(dest / BASELINE_FILE, lambda p: p.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8"))
     return dest
 
