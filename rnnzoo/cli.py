@@ -297,6 +297,60 @@ def _conflict(a: str, b: str) -> Any:
     raise click.UsageError(f"{a} and {b} contradict each other; pass one")
 
 
+@main.command()
+@click.argument("model")
+@click.option("--data", help="Dataset name or file (.npz/.csv/.ts). Default: the model's default dataset.")
+@click.option("--test", "test_data", metavar="NAME|FILE",
+              help="Held-out test set, measured for the best configuration only. Default: the dataset's standard "
+                   "test split, or NAME_TEST.ts beside NAME_TRAIN.ts.")
+@click.option("--trials", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Trials in the whole study (all workers, all machines); re-running tops it up to this.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes on this machine sharing the study.")
+@click.option("--storage", metavar="PATH|URL",
+              help="Optuna storage: a journal file (on a shared filesystem for several machines) or an RDB URL "
+                   "(postgresql://..., mysql://..., sqlite:///...). Default: OUT/study.journal.")
+@click.option("--study", "study", metavar="NAME", help="Study to create, join or resume [MODEL-DATASET].")
+@click.option("--out", type=click.Path(file_okay=False), help="Folder for trials.csv, tuning.png, best/, export/ "
+                                                              "[runs/tune/MODEL].")
+@click.option("--epochs", type=int, help="Epoch budget of every trial [the model's own].")
+@click.option("--metric", help="Validation metric to optimize [val_accuracy; val_rmse for regression].")
+@click.option("--pruner", type=click.Choice(["median", "hyperband", "none"]), default="median", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-export", is_flag=True, help="Keep the best checkpoint without exporting it.")
+@click.option("--quiet", is_flag=True, help="No per-trial lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_friendly
+def tune(model: str, data: str | None, test_data: str | None, epochs: int | None, no_export: bool, as_json: bool,
+         **opts: Any) -> None:
+    """Search MODEL's hyperparameters (Optuna TPE, pruning); retrain and export the best.
+
+    Several machines share one study: give each the same --storage and --study.
+    """
+    from rnnzoo.core.registry import get_spec
+    from rnnzoo.tuning.tune import tune as run
+
+    dataset = data or get_spec(model).default_dataset
+    if dataset is None:
+        raise click.UsageError(f"{model} has no default dataset; pass --data")
+    extra = {"epochs": epochs} if epochs is not None else {}
+    result = run(model, dataset, test_data=test_data, export=not no_export, **opts, **extra)
+    if as_json:
+        keep = ("study", "storage", "metric", "best_value", "best_params", "best_trial", "checkpoint", "export",
+                "test_metrics", "seconds")
+        click.echo(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in vars(result).items()
+                               if k in keep}, indent=2))
+        return
+    states = [r["state"] for r in result.trials]
+    click.echo(f"study {result.study}: {len(states)} trials ({states.count('complete')} complete, "
+               f"{states.count('pruned')} pruned, {states.count('fail')} failed) in {result.seconds:.0f}s")
+    click.echo(f"best trial {result.best_trial}: {result.metric}={result.best_value:.4g} {result.best_params}")
+    if result.test_metrics is not None:
+        held_out = "  ".join(f"{k}={v:.4g}" for k, v in result.test_metrics.items())
+        click.echo(f"test (best configuration only, not used for selection): {held_out}")
+    click.echo(f"checkpoint: {result.checkpoint}  export: {result.export}  trials: {result.folder / 'trials.csv'}")
+
+
 @main.command("export")
 @click.argument("checkpoint", type=click.Path())
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Export folder [exports/MODEL].")
@@ -304,10 +358,12 @@ def _conflict(a: str, b: str) -> Any:
 @click.option("--no-int8", is_flag=True, help="Skip the int8 variant.")
 @click.option("--no-fp16", is_flag=True, help="Skip the float16 variant.")
 @click.option("--streaming", is_flag=True, help="Also write model.streaming.onnx (hidden state in/out).")
+@click.option("--litert", metavar="BATCHxTIME",
+              help="Also write model.tflite for LiteRT with this fixed shape, e.g. 1x128 (needs rnnzoo[litert]).")
 @click.option("--json", "as_json", is_flag=True)
 @_friendly
 def export_cmd(checkpoint: str, out_dir: str | None, opset: int, no_int8: bool, no_fp16: bool,
-               streaming: bool, as_json: bool) -> None:
+               streaming: bool, litert: str | None, as_json: bool) -> None:
     """Export CHECKPOINT (a .safetensors from `rnnzoo train`) to ONNX and verify parity."""
     from rnnzoo.exporting.exporter import export
     from rnnzoo.training.checkpoint import load_checkpoint
@@ -315,16 +371,22 @@ def export_cmd(checkpoint: str, out_dir: str | None, opset: int, no_int8: bool, 
     ckpt = load_checkpoint(checkpoint)
     out = out_dir or f"exports/{ckpt.meta.model}"
     try:
-        result = export(ckpt, out, opset=opset, int8=not no_int8, fp16=not no_fp16, streaming=streaming)
+        result = export(ckpt, out, opset=opset, int8=not no_int8, fp16=not no_fp16, streaming=streaming,
+                        litert=litert)
     except ParityError as exc:  # a failed check, not a usage error: exit 1, the message names what failed
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     summary = result.card.parity.summary if result.card.parity else "parity not checked"
     if as_json:
-        click.echo(json.dumps({"folder": str(result.folder), "parity": summary, "variants": result.card.variants},
-                              indent=2))
+        click.echo(json.dumps({"folder": str(result.folder), "parity": summary, "variants": result.card.variants,
+                               **({"litert": result.card.litert} if result.card.litert else {})}, indent=2))
     else:
         click.echo(f"{result.folder}: {summary}")
+        if result.card.litert:
+            lite = result.card.litert
+            worst = max(c["max_abs_vs_pytorch"] for c in lite["parity"]["cases"])
+            click.echo(f"{result.folder}/{lite['file']}: LiteRT, fixed batch {lite['shape']['batch']} x time "
+                       f"{lite['shape']['time']}, builtin ops only, max abs vs PyTorch {worst:.2g}")
 
 
 @main.command()
@@ -490,7 +552,8 @@ def bench(pattern: str, exports: str, threads: int, repeats: int, out: str | Non
 @click.option("--test", "test_data", type=click.Path(dir_okay=False),
               help="With --data: a file with the test part (reported beside, never used for selection).")
 @click.option("--task", type=click.Choice(TASKS), help="With --data: the task of a .npz/.csv file.")
-@click.option("--fail-at-chance", is_flag=True, help="Exit 1 when a classifier is at chance level, too.")
+@click.option("--fail-at-chance", is_flag=True,
+              help="Exit 1 also when a model is at chance level (classifier) or no better than the mean (regressor).")
 @click.option("--quiet", is_flag=True)
 @_friendly
 def zoo(pattern: str, out: str, epochs: int | None, seed: int, jobs: int, threads: int, data: str | None,
@@ -507,7 +570,8 @@ def zoo(pattern: str, out: str, epochs: int | None, seed: int, jobs: int, thread
                    test_data=test_data, task=task)
     width = max([18, *(len(r.model) for r in rows)])
     for r in rows:
-        status = "pass" if r.passed and not at_chance(r) else "AT CHANCE" if r.passed else f"FAIL {r.error}"
+        verdict = r.chance["label"].upper() if r.chance else ""
+        status = "pass" if r.passed and not at_chance(r) else verdict if r.passed else f"FAIL {r.error}"
         value = f"{r.metric}={r.value:.3f}" if r.value is not None else ""
         parity = "-" if r.max_abs_ort is None else f"{r.max_abs_ort:.1e}"
         click.echo(f"{r.model:<{width}} {value:<22} parity={parity:<8} {status}")

@@ -16,7 +16,7 @@ import rnnzoo
 from rnnzoo.cli import main
 from rnnzoo.core import plugins
 from rnnzoo.scaffold import new_plugin
-from rnnzoo.zoo.chance import ALPHA, binomial_tail, chance_verdict
+from rnnzoo.zoo.chance import ALPHA, baseline_verdict, binomial_tail, chance_verdict
 from rnnzoo.zoo.run import ZooRow, run_zoo, write_report
 
 
@@ -199,18 +199,43 @@ def test_the_chance_rule_on_crafted_numbers(correct, labels, label) -> None:
     assert verdict.majority_rate == pytest.approx(np.bincount(labels).max() / len(labels))
 
 
+@pytest.mark.parametrize(
+    ("wins", "n", "label"),
+    [
+        (60, 100, "no better than the mean"),  # closer on 60%: p = 0.028
+        (70, 100, "beats the mean"),  # p = 3.9e-5
+        (6, 6, "too few samples to tell"),  # 6/6 by a coin: 1.6%
+        (7, 7, "beats the mean"),  # 7/7: 0.8%
+    ],
+)
+def test_the_regression_rule_on_crafted_numbers(wins, n, label) -> None:
+    model = np.r_[np.zeros(wins), np.ones(n - wins)]  # squared errors: the model is closer on `wins` samples
+    verdict = baseline_verdict(model, np.full(n, 0.5), rmse=0.3, baseline_rmse=0.7, split="test")
+    assert (verdict.wins, verdict.n, verdict.label) == (wins, n, label), verdict.describe()
+    assert verdict.at_chance == (label == "no better than the mean")
+
+
+def test_ties_with_the_mean_count_for_the_mean() -> None:
+    verdict = baseline_verdict(np.full(50, 0.25), np.full(50, 0.25), rmse=0.5, baseline_rmse=0.5)
+    assert verdict.wins == 0 and verdict.at_chance
+
+
 def test_the_report_never_prints_an_at_chance_classifier_as_a_pass(tmp_path) -> None:
     labels = [0] * 50 + [1] * 50
     rows = [ZooRow("a_classifier", "classification", "d", passed=True, metric="val_accuracy", value=0.53,
                    chance=chance_verdict(0.51, labels, "test").to_json()),
             ZooRow("b_classifier", "classification", "d", passed=True, metric="val_accuracy", value=0.9,
-                   chance=chance_verdict(0.88, labels, "test").to_json())]
+                   chance=chance_verdict(0.88, labels, "test").to_json()),
+            ZooRow("c_regressor", "regression", "d", passed=True, metric="val_rmse", value=0.7,
+                   chance=baseline_verdict(np.ones(40), np.ones(40), 0.7, 0.7, "test").to_json())]
     write_report(tmp_path, rows)
     report = (tmp_path / "REPORT.md").read_text()
     line = next(x for x in report.splitlines() if x.startswith("| `a_classifier`"))
     assert "| **at chance** (exported and verified" in line and "| pass |" not in line
     assert next(x for x in report.splitlines() if x.startswith("| `b_classifier`")).endswith("| pass |")
-    assert "**1 of 2 classifiers at chance level:** a_classifier." in report
+    assert ("| **no better than the mean** (exported and verified, but no better than always predicting the "
+            "training mean) |") in report
+    assert "**2 of 3 models at chance level:** a_classifier, c_regressor." in report
     assert re.search(r"above chance only when p < 0\.01", report)
     models = _rows(tmp_path)
     assert models["a_classifier"]["chance"]["at_chance"] and not models["b_classifier"]["chance"]["at_chance"]

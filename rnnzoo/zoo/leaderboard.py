@@ -17,8 +17,10 @@ CHANCE_RULE = (
     "Chance level: a classifier is *at chance* when its accuracy is not distinguishable from always answering "
     "the most frequent class of the judged split (the test split when the run has one, else validation): "
     "one-sided exact binomial test of k correct out of n against the majority-class rate, above chance only "
-    f"when p < {ALPHA:g}. *Too few samples to tell*: even n/n correct would not reach p < {ALPHA:g}. "
-    "An at-chance model is exported and verified like any other, but its row does not say pass."
+    f"when p < {ALPHA:g}. A regressor is *no better than the mean* unless it is closer than always predicting "
+    f"the training mean on significantly more than half of the judged samples (sign test, p < {ALPHA:g}). "
+    f"*Too few samples to tell*: even a perfect record would not reach p < {ALPHA:g}. "
+    "Such a model is exported and verified like any other, but its row does not say pass."
 )
 
 
@@ -31,22 +33,22 @@ def at_chance(row: Any) -> bool:
 
 
 def result_cell(row: Any) -> str:
-    """pass, **FAIL** and why, or **at chance** for a model that exported fine but learned nothing measurable."""
+    """pass, **FAIL** and why, or the verdict for a model that exported fine but learned nothing measurable."""
     if not row.passed:
         return f"**FAIL** {row.error}"
     if at_chance(row):
-        return "**at chance** (exported and verified, but no better than the majority class)"
+        baseline = "the majority class" if row.task == "classification" else "always predicting the training mean"
+        return f"**{row.chance['label']}** (exported and verified, but no better than {baseline})"
     return "pass"
 
 
 def chance_cell(row: Any) -> str:
-    """The verdict in a few words, with the numbers behind it (``-`` for regressors and failed rows)."""
+    """The verdict in a few words, with the numbers behind it (``-`` for rows never judged)."""
     c = row.chance
     if not c:
         return "-"
-    numbers = f"{c['split']} {c['accuracy']:.3f} vs {c['majority_rate']:.3f}, n={c['n']}, p={c['p_value']:.1g}"
     label = f"**{c['label']}**" if c["at_chance"] else c["label"]
-    return f"{label} ({numbers})"
+    return f"{label} ({c['numbers']})"
 
 
 def chance_lines(rows: list[Any]) -> list[str]:
@@ -55,8 +57,8 @@ def chance_lines(rows: list[Any]) -> list[str]:
     if not judged:
         return []
     flagged = [r.model for r in judged if at_chance(r)]
-    head = (f"**{len(flagged)} of {len(judged)} classifiers at chance level:** {', '.join(flagged)}."
-            if flagged else f"No classifier at chance level ({len(judged)} judged).")
+    head = (f"**{len(flagged)} of {len(judged)} models at chance level:** {', '.join(flagged)}."
+            if flagged else f"No model at chance level ({len(judged)} judged).")
     return [head, "", CHANCE_RULE, ""]
 
 

@@ -51,7 +51,7 @@ class ZooRow:
     test_value: float | None = None  # ``metric`` on the test part, when the run has one (never used to select)
     val_loss: float | None = None  # breaks leaderboard ties (a tiny validation split often ties on accuracy)
     onnx_ms: float | None = None  # onnxruntime median latency, batch 16 x 50 steps, 1 thread
-    chance: dict[str, Any] | None = None  # classifiers: zoo.chance.ChanceVerdict.to_json()
+    chance: dict[str, Any] | None = None  # zoo.chance verdict (to_json) on the test, else validation split
     contract: dict[str, str] = field(default_factory=dict)  # the contract checks run before training
     runtimes: list[dict[str, Any]] = field(default_factory=list, repr=False)  # the card's runtime matrix rows
     history: list[dict[str, Any]] = field(default_factory=list, repr=False)
