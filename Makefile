@@ -18,7 +18,7 @@ setup: $(STAMP) $(NODE_STAMP)
 
 $(STAMP): pyproject.toml constraints.txt $(PLUGINS)
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) -e ".[torch,plot,real,dev,openvino,tract]"
+	$(PIP) -e ".[torch,plot,real,dev,openvino,tract,litert,tune]"
 	@for p in $(dir $(PLUGINS)); do echo "installing plugin $$p"; $(PIP) -e "$$p" || exit 1; done
 	touch $(STAMP)
 

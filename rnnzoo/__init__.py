@@ -5,6 +5,7 @@ Public API (everything else is private)::
     rnnzoo.list_models("lstm_*")            # timm-style wildcards
     model = rnnzoo.create_model("gru_classifier", input_size=12, output_size=9)
     result = rnnzoo.train("lstm_classifier", "sines", epochs=5)
+    best = rnnzoo.tune("gru_classifier", "sines", trials=20)   # Optuna search, best retrained
     folder = rnnzoo.export(result.checkpoint, "exports/lstm_classifier")
     report = rnnzoo.check_parity(folder)
 
@@ -29,6 +30,7 @@ from rnnzoo.core.registry import (
     load_dataset,
     registered_by,
 )
+from rnnzoo.core.search_space import SearchParam
 from rnnzoo.core.specs import DatasetSpec, ModelSpec, RuntimeSpec, Tolerance
 from rnnzoo.errors import (
     BusyError,
@@ -59,6 +61,8 @@ _LAZY = {
     "predict": "rnnzoo.deploy.predict",
     "verify": "rnnzoo.exporting.verify",
     "run_zoo": "rnnzoo.zoo.run",
+    "tune": "rnnzoo.tuning.tune",
+    "TuneResult": "rnnzoo.tuning.tune",
 }
 
 
@@ -73,7 +77,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "BusyError", "CheckpointError", "DataError", "DatasetSpec", "DuplicateNameError", "ExportError",
     "InvalidHyperparameterError", "MissingDependencyError", "ModelSpec", "ParityError",
-    "PluginError", "RnnzooError", "RuntimeSpec", "Tolerance", "UnknownDatasetError", "UnknownModelError",
+    "PluginError", "RnnzooError", "RuntimeSpec", "SearchParam", "Tolerance", "UnknownDatasetError", "UnknownModelError",
     "UnknownRuntimeError", "__version__", "create_model", "get_dataset_spec", "get_runtime", "get_spec", "hookimpl",
     "hookspec", "list_datasets", "list_models", "list_plugins", "list_runtimes", "load_dataset", "registered_by",
     *_LAZY,

@@ -1,6 +1,7 @@
 """The spec classes a plugin registers: the whole contract between a plugin and the rest of rnnzoo.
 
-A leaf module (it imports only :mod:`rnnzoo.errors`), so hook specs, the
+A leaf module (it imports only :mod:`rnnzoo.errors` and the leaf
+:mod:`rnnzoo.core.search_space`), so hook specs, the
 plugin loader and the registry can all use it without forming a cycle. The
 trainer, exporter and parity check read everything they need from a spec,
 so none of them ever special-cases a model family.
@@ -14,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from rnnzoo.core.search_space import SearchParam, check_search_space
 from rnnzoo.errors import PluginError
 
 if TYPE_CHECKING:
@@ -64,6 +66,8 @@ class ModelSpec:
     suit this model; ``rnnzoo.train`` applies them under the user's own.
     ``expected_failures`` maps conformance-check names to the reason they are
     known to fail, so the kit reports them as xfail rather than errors.
+    ``search_space`` maps hparam or trainer-setting names to the
+    :class:`SearchParam` ``rnnzoo tune`` may vary (None: no search declared).
     """
 
     name: str
@@ -78,9 +82,12 @@ class ModelSpec:
     supports_streaming: bool = False
     tolerance: Tolerance = field(default_factory=Tolerance)
     expected_failures: Mapping[str, str] = field(default_factory=dict)
+    search_space: Mapping[str, SearchParam] | None = None
 
     def __post_init__(self) -> None:
         _check_common("model", self.name, self.task, self.description)
+        if self.search_space is not None:
+            check_search_space(self.name, self.search_space, self.default_hparams)
         if not callable(self.build):
             raise PluginError(f"model {self.name!r}: build must be callable, got {self.build!r}")
         if not isinstance(self.tolerance, Tolerance):

@@ -11,12 +11,25 @@ from collections.abc import Callable
 from typing import Any
 
 from rnnzoo.core.hookspecs import hookimpl
+from rnnzoo.core.search_space import SearchParam
 from rnnzoo.core.specs import ModelSpec
 
 _COMMON = {"hidden_size": 64, "num_layers": 1, "bidirectional": False, "dropout": 0.0}
 # Measured on the default datasets: a plain tanh RNN needs smaller batches and a gentler lr.
 _TRAIN = {"epochs": 15, "lr": 5e-3, "batch_size": 32}
 _TRAIN_RNN = {"epochs": 20, "lr": 3e-3, "batch_size": 16}
+# What `rnnzoo tune` varies: on real sets the best recurrent configuration differs a lot from set to
+# set (bidirectional or not, width, schedule), so the search covers the model's shape and the optimizer.
+_SPACE = {
+    "hidden_size": SearchParam.choice(32, 64, 128),
+    "num_layers": SearchParam.int_range(1, 2),
+    "bidirectional": SearchParam.choice(False, True),
+    "dropout": SearchParam.float_range(0.0, 0.5),
+    "lr": SearchParam.float_range(3e-4, 1e-2, log=True),
+    "weight_decay": SearchParam.choice(0.0, 1e-5, 1e-4, 1e-3),
+    "schedule": SearchParam.choice("none", "cosine", "plateau"),
+    "batch_size": SearchParam.choice(16, 32, 64),
+}
 _TITLE = {"rnn": "Elman RNN", "lstm": "LSTM", "gru": "GRU"}
 
 
@@ -40,13 +53,13 @@ def builtin_specs() -> list[ModelSpec]:
             description=f"{_TITLE[cell]} with a linear head on each sample's last valid step",
             family=cell, default_hparams=hp, default_dataset="sines",
             train_defaults=_TRAIN_RNN if cell == "rnn" else _TRAIN,
-            supports_streaming=True,
+            supports_streaming=True, search_space=_SPACE,
         ))
         specs.append(ModelSpec(
             name=f"{cell}_regressor", task="regression", build=_builder(cell),
             description=f"{_TITLE[cell]} regressor: sequence-to-one, or per step with per_step=True",
             family=cell, default_hparams=hp, default_dataset="next_value", train_defaults=_TRAIN,
-            supports_per_step=True, supports_streaming=True,
+            supports_per_step=True, supports_streaming=True, search_space=_SPACE,
         ))
     return specs
 

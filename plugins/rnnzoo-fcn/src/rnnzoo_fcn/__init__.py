@@ -1,0 +1,55 @@
+"""rnnzoo-fcn: the recurrent-convolutional family (LSTM-FCN, GRU-FCN, MLSTM-FCN); this hook is the whole plugin."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import rnnzoo
+
+# Karim et al.: 128/256/128 filters with kernels 8/5/3, dropout 0.8 after the recurrent branch.
+_HPARAMS: dict[str, Any] = {"hidden_size": 64, "filters": [128, 256, 128], "kernels": [8, 5, 3], "dropout": 0.8}
+# Few epochs keep `make zoo` (every registered model on its default dataset) quick; real data: rnnzoo tune.
+_TRAIN = {"epochs": 6, "lr": 3e-3, "batch_size": 32}
+_SPACE = {
+    "hidden_size": rnnzoo.SearchParam.choice(8, 32, 64, 128),
+    "dropout": rnnzoo.SearchParam.float_range(0.0, 0.8),
+    "lr": rnnzoo.SearchParam.float_range(3e-4, 1e-2, log=True),
+    "weight_decay": rnnzoo.SearchParam.choice(0.0, 1e-5, 1e-4),
+    "schedule": rnnzoo.SearchParam.choice("none", "cosine", "plateau"),
+    "batch_size": rnnzoo.SearchParam.choice(16, 32, 64),
+}
+_FAMILIES = {
+    "lstm_fcn": ("lstm", False, "LSTM-FCN"),
+    "gru_fcn": ("gru", False, "GRU-FCN"),
+    "mlstm_fcn": ("lstm", True, "MLSTM-FCN (squeeze-excite, for multivariate series)"),
+}
+
+
+def _builder(cell: str, squeeze_excite: bool) -> Callable[..., Any]:
+    def build(input_size: int, output_size: int, **hparams: Any) -> Any:
+        from rnnzoo_fcn.model import RecurrentFCN
+
+        return RecurrentFCN(cell, input_size, output_size, squeeze_excite=squeeze_excite, **hparams)
+
+    return build
+
+
+def specs() -> list[rnnzoo.ModelSpec]:
+    out = []
+    for family, (cell, se, title) in _FAMILIES.items():
+        for task, dataset in (("classification", "sines"), ("regression", "next_value")):
+            kind = "classifier" if task == "classification" else "regressor"
+            out.append(rnnzoo.ModelSpec(
+                name=f"{family}_{kind}", task=task, build=_builder(cell, se),  # type: ignore[arg-type]
+                description=f"{title} {kind}: recurrent + masked fully convolutional branches",
+                family=family, default_hparams=_HPARAMS, default_dataset=dataset, train_defaults=_TRAIN,
+                search_space=_SPACE,
+            ))
+    return out
+
+
+@rnnzoo.hookimpl
+def rnnzoo_register_models(register: Callable[[rnnzoo.ModelSpec], None]) -> None:
+    for spec in specs():
+        register(spec)
