@@ -84,10 +84,13 @@ def leaderboard_lines(rows: list[Any], data: ZooData, skipped: dict[str, str]) -
     """The ``## Leaderboard`` section of a ``--data`` run."""
     metric = next((r.metric.removeprefix("val_") for r in rows if r.metric), "metric")
     test = "test " + metric if data.test_samples or any(r.test_value is not None for r in rows) else None
+    val_n = max((r.val_samples for r in rows), default=0)
+    small = "; a split this small makes a sample or two of difference noise" if 0 < val_n < 50 else ""
     lines = [
         "## Leaderboard", "",
         f"Every model that fits {data.describe()}, ranked by validation {metric} "
-        f"({'higher' if metric == 'accuracy' else 'lower'} is better; ties: lower validation loss first). "
+        f"({'higher' if metric == 'accuracy' else 'lower'} is better; ties: lower validation loss first), measured "
+        f"on {val_n} samples carved from the training part{small}. "
         + (f"The {test} is shown beside it and never used for ranking, early stopping or selection. "
            if test else "This data has no test part (pass --test FILE or use a dataset with a standard split). ")
         + "Latency: onnxruntime median, batch 16 x 50 steps, 1 thread.", "",

@@ -51,6 +51,7 @@ class ZooRow:
     error: str = ""
     test_value: float | None = None  # ``metric`` on the test part, when the run has one (never used to select)
     val_loss: float | None = None  # breaks leaderboard ties (a tiny validation split often ties on accuracy)
+    val_samples: int = 0  # the validation split's size: how much the ranking can be trusted
     onnx_ms: float | None = None  # onnxruntime median latency, batch 16 x 50 steps, 1 thread
     chance: dict[str, Any] | None = None  # zoo.chance verdict (to_json) on the test, else validation split
     contract: dict[str, str] = field(default_factory=dict)  # the contract checks run before training
@@ -301,6 +302,7 @@ def _train(row: ZooRow, epochs: int | None, seed: int, data: ZooData | None) -> 
     row.train_s, row.history = time.perf_counter() - start, result.history
     row.metric = "val_accuracy" if spec.task == "classification" else "val_rmse"
     row.value, row.val_loss = result.metrics.get(row.metric), result.metrics.get("val_loss")
+    row.val_samples = len(result.splits.val) if result.splits.val is not None else 0
     row.test_value = (result.test_metrics or {}).get(row.metric.removeprefix("val_"))
     verdict = judge_result(result)
     row.chance = verdict.to_json() if verdict is not None else None
