@@ -130,10 +130,16 @@ def _owner_text(kind: str, name: str) -> str:
     return f"{owner.distribution} (plugin {owner.name})" if owner else "an unknown plugin"
 
 
-def list_runtimes(pattern: str | list[str] = "*") -> list[str]:
-    """Names of registered inference runtimes matching shell wildcard(s), installed or not."""
+def list_runtimes(pattern: str | list[str] = "*", model_format: str | None = "onnx") -> list[str]:
+    """Names of registered inference runtimes matching shell wildcard(s), installed or not.
+
+    ``model_format``: only runtimes that load that file format; the default
+    ``"onnx"`` is what runs ``model.onnx`` (verify, the runtime matrix, bench),
+    ``"tflite"`` is LiteRT's ``model.tflite``, None lists every runtime.
+    """
     patterns = [pattern] if isinstance(pattern, str) else list(pattern)
-    return sorted(n for n in catalog().runtimes if any(fnmatch.fnmatchcase(n, p) for p in patterns))
+    return sorted(n for n, spec in catalog().runtimes.items() if any(fnmatch.fnmatchcase(n, p) for p in patterns)
+                  and (model_format is None or spec.model_format == model_format))
 
 
 def get_runtime(name: str) -> RuntimeSpec:

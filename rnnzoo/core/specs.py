@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 Task = Literal["classification", "regression"]
 TASKS: tuple[str, ...] = ("classification", "regression")
 NAME_PATTERN = re.compile(r"[a-z0-9_]+")
+RUNTIME_FORMATS = ("onnx", "tflite")  # RuntimeSpec.model_format: the model file a runtime loads
 _PRINTABLE = set(string.printable) - set("\t\n\r\x0b\x0c")
 
 
@@ -156,6 +157,11 @@ class RuntimeSpec:
     ``gate=False`` marks a runtime that is off from float32 by design (e.g.
     OpenVINO's bfloat16 defaults): its difference is measured and shown,
     never judged, and ``--runtime all`` leaves it out unless it is named.
+
+    ``model_format``: the file ``load`` takes, ``"onnx"`` (``model.onnx`` and
+    its variants) or ``"tflite"`` (``model.tflite``, LiteRT). What runs every
+    runtime on the ONNX files lists them with ``list_runtimes()``, which
+    returns the ONNX ones only.
     """
 
     name: str
@@ -166,6 +172,7 @@ class RuntimeSpec:
     limitations: str = ""
     load_graph: Callable[[Path, int | None], Callable[[dict[str, np.ndarray]], list[np.ndarray]]] | None = None
     gate: bool = True
+    model_format: str = "onnx"
 
     def __post_init__(self) -> None:
         name = self.name
@@ -173,6 +180,9 @@ class RuntimeSpec:
             raise PluginError(f"runtime name {name!r} is invalid: use lowercase [a-z0-9_]+")
         if not isinstance(self.description, str) or not self.description.strip() or not _printable(self.description):
             raise PluginError(f"runtime {name!r}: description must be one non-empty line of printable text")
+        if self.model_format not in RUNTIME_FORMATS:
+            raise PluginError(f"runtime {name!r}: model_format must be one of {RUNTIME_FORMATS}, "
+                              f"got {self.model_format!r}")
         if not isinstance(self.gate, bool):
             raise PluginError(f"runtime {name!r}: gate must be True or False, got {self.gate!r}")
         if self.load_graph is not None and not callable(self.load_graph):

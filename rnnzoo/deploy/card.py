@@ -25,6 +25,7 @@ CARD_FILE = "card.json"
 MODEL_FILE = "model.onnx"
 INT8_FILE, FP16_FILE = "model.int8.onnx", "model.fp16.onnx"
 STREAM_FILE = "model.streaming.onnx"
+LITERT_FILE = "model.tflite"  # rnnzoo export --litert BATCHxTIME: LiteRT, builtin ops, fixed shape
 CHECKPOINT_FILE = "checkpoint.safetensors"
 HEADER_PREFIX = "rnnzoo."  # the card's flat keys, the same as the ONNX file's metadata_props
 DIGEST_KEY = "card_sha256"  # of the card's own content: a hand-edited tolerance or label list is detected
@@ -158,6 +159,7 @@ class ExportCard:
     files: dict[str, str] = field(default_factory=dict)
     digest_ok: bool = True  # False when card.json was edited after export (read back by from_json)
     runtimes: RuntimeMatrix | None = None  # informational; never part of ``passed``
+    litert: dict[str, Any] | None = None  # model.tflite: shape, ops, converter, parity (export refuses a failing one)
 
     @property
     def passed(self) -> bool:
@@ -193,6 +195,8 @@ class ExportCard:
             out["parity"] = self.parity.as_dict()
         if self.runtimes is not None:  # absent, not null, when not run: older cards keep their digest
             out["runtimes"] = self.runtimes.to_json()
+        if self.litert is not None:  # absent unless exported with --litert
+            out["litert"] = self.litert
         out = json.loads(json.dumps(out, default=_json_default))  # plain JSON types, as a reader gets them
         out[DIGEST_KEY] = content_digest(out)
         return out
@@ -219,6 +223,8 @@ class ExportCard:
             seconds = float(data.get("export_seconds", 0.0))
             section = "runtimes"
             runtimes = RuntimeMatrix.from_json(data["runtimes"]) if "runtimes" in data else None
+            section = "litert"
+            litert = _litert(data["litert"]) if "litert" in data else None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ExportError(f"{where}: section {section!r} is malformed ({exc!r}); re-export the model") from exc
         header = {k: v for k, v in data.items() if k.startswith(HEADER_PREFIX)}
@@ -226,7 +232,8 @@ class ExportCard:
             raise ExportError(f"{where} has no {DIGEST_KEY}: it was written before rnnzoo recorded one, or edited; "
                               "re-export the model")
         digest_ok = data[DIGEST_KEY] == content_digest(data)
-        return cls(header, meta, checks, variants, streaming, parity, seconds, dict(files), digest_ok, runtimes)
+        return cls(header, meta, checks, variants, streaming, parity, seconds, dict(files), digest_ok, runtimes,
+                   litert)
 
 
 def content_digest(card: dict[str, Any]) -> str:
@@ -275,4 +282,11 @@ def _variants(data: object) -> dict[str, dict[str, Any]]:
     if not isinstance(data, dict) or not all(isinstance(v, dict) and isinstance(v.get("file"), str)
                                              for v in data.values()):
         raise ValueError("variants must map names to objects with a 'file'")
+    return data
+
+
+def _litert(data: object) -> dict[str, Any]:
+    if not (isinstance(data, dict) and isinstance(data.get("file"), str) and isinstance(data.get("shape"), dict)
+            and isinstance(data.get("ops"), list) and isinstance(data.get("parity"), dict)):
+        raise ValueError("litert must be an object with file, shape, ops and parity")
     return data

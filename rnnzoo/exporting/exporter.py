@@ -12,6 +12,7 @@ Folder layout (``exports/<model>/``)::
     model.onnx                 float32, inputs x [batch, time, features] + lengths [batch]
     model.int8.onnx            int8 weights (weight-only, Cast->Mul folded at load), float32 compute
     model.fp16.onnx            float16 weights (half the size), float32 compute
+    model.tflite               LiteRT, builtin ops, fixed [batch, time] (only with litert=, see exporting/litert.py)
     checkpoint.safetensors     the source checkpoint, for `rnnzoo verify`
     test_data_set_0/           input_0.pb, input_1.pb, output_0.pb (ONNX Model Zoo layout)
     card.json                  metadata, metrics, checks, parity report, file hashes
@@ -74,11 +75,15 @@ def export(
     data: SequenceDataset | None = None,
     validate: bool = True,
     streaming: bool = False,
+    litert: str | tuple[int, int] | None = None,
 ) -> Export:
     """Export a checkpoint (path or loaded), a TrainResult or a ``create_model`` module.
 
     ``streaming``: also write ``model.streaming.onnx`` (state in, state out),
     checked chunk by chunk against the whole sequence.
+    ``litert``: ``(batch, time)`` or ``"BATCHxTIME"``: also write ``model.tflite``
+    for LiteRT with that fixed shape (needs ``rnnzoo[litert]``); Flex ops or a
+    parity miss make the export fail (:class:`ExportError`).
     ``data``: validation samples for the parity check and the int8/fp16
     accuracy-drop check (defaults to the dataset named in the checkpoint).
     Raises :class:`ExportError` for a broken graph and :class:`ParityError`
@@ -88,12 +93,17 @@ def export(
     """
     if opset not in SUPPORTED_OPSETS:
         raise ExportError(f"opset {opset} is not supported; use one of {list(SUPPORTED_OPSETS)}")
+    if litert is not None:  # a bad shape or a missing converter fails now, not after the whole export
+        from rnnzoo.exporting.litert import converter_python, parse_shape
+
+        litert = parse_shape(litert)
+        converter_python()
     net, meta = resolve_source(source)
     target = resolve_target(out_dir)
     data = data if data is not None else validation_data(meta)
     with staged_folder(target) as folder:
         card = _write_folder(folder, net, meta, opset, data, int8=int8, fp16=fp16, streaming=streaming,
-                             validate=validate)
+                             validate=validate, litert=litert)
         if validate and not card.passed:
             _set_aside(folder, target, card)
     return Export(target, card)
@@ -111,7 +121,7 @@ def _set_aside(folder: Path, target: Path, card: ExportCard) -> None:
 
 def _write_folder(
     folder: Path, net: NormalizedModel, meta: ModelMeta, opset: int, data: SequenceDataset | None, *,
-    int8: bool, fp16: bool, streaming: bool, validate: bool,
+    int8: bool, fp16: bool, streaming: bool, validate: bool, litert: str | tuple[int, int] | None = None,
 ) -> ExportCard:
     """Every file of an export plus its card; each stage returns its own section of the card."""
     start = time.perf_counter()
@@ -131,6 +141,10 @@ def _write_folder(
         from rnnzoo.exporting.streaming import export_streaming
 
         card.streaming = export_streaming(net, meta, folder, opset)
+    if litert is not None:
+        from rnnzoo.exporting.litert import export_litert
+
+        card.litert = export_litert(folder, net, meta, litert, opset, data)
     card.export_seconds = round(time.perf_counter() - start, 3)
     if validate:
         from rnnzoo.exporting.parity import check_parity

@@ -1,5 +1,7 @@
 """rnnzoo's own runtime plugin: onnxruntime, onnx.reference, OpenVINO (exact, defaults), tract, onnxruntime-web/-node.
 
+And LiteRT (``litert``), which runs the ``model.tflite`` of ``rnnzoo export --litert``, not ONNX files.
+
 Registered through the ``rnnzoo`` entry point ``builtin_runtimes`` in
 rnnzoo's ``pyproject.toml``, the same way a third-party plugin is. No
 runtime is imported here: OpenVINO and tract are optional extras, ``web`` and
@@ -17,9 +19,10 @@ from rnnzoo.core.specs import RuntimeSpec
 
 def builtin_specs() -> list[RuntimeSpec]:
     """The built-in runtime specs (``openvino_default`` measures OpenVINO's own defaults; never a gate)."""
-    from rnnzoo.runtimes import onnxruntime, openvino, reference, tract, web
+    from rnnzoo.runtimes import litert, onnxruntime, openvino, reference, tract, web
 
-    return [onnxruntime.SPEC, reference.SPEC, openvino.SPEC, openvino.DEFAULT_SPEC, tract.SPEC, web.WEB, web.NODE]
+    return [onnxruntime.SPEC, reference.SPEC, openvino.SPEC, openvino.DEFAULT_SPEC, tract.SPEC, web.WEB, web.NODE,
+            litert.SPEC]
 
 
 @hookimpl
