@@ -53,12 +53,36 @@ def verify_all(
     for folder in (Path(f) for f in folders):
         try:
             report = verify(folder, parity=parity, runtimes=runtimes)
+            too_old = runtime_too_old(folder) if "test_data_sets" in report else None
+            if too_old:
+                report["problems"].insert(0, too_old)
+                report["passed"] = False
             if baseline is not None and "test_data_sets" in report:
                 _add_drift(report, folder, baseline_for(folder, Path(baseline)), thresholds or DriftThresholds())
         except ExportError as exc:  # this folder only; the others are still verified
             report = {"folder": str(folder), "model": "?", "error": str(exc), "problems": [str(exc)], "passed": False}
         reports.append(report)
     return reports
+
+
+def _installed_onnxruntime() -> str:
+    import onnxruntime
+
+    return str(onnxruntime.__version__)
+
+
+def runtime_too_old(folder: Path) -> str | None:
+    """A problem line when the installed onnxruntime is older than the card's ``rnnzoo.min_onnxruntime``."""
+    from rnnzoo.deploy.card import read_card
+    from rnnzoo.exporting.min_runtime import version_key
+
+    header = read_card(folder).header
+    need, installed = header.get("rnnzoo.min_onnxruntime"), _installed_onnxruntime()
+    if not isinstance(need, str) or version_key(installed) >= version_key(need):
+        return None
+    why = "; ".join(header.get("rnnzoo.min_onnxruntime_why") or []) or "see the card"
+    return (f"onnxruntime {installed} is older than {need}, the oldest release that runs this export ({why}); "
+            f"pip install 'onnxruntime>={need}'")
 
 
 def _add_drift(report: dict[str, Any], folder: Path, baseline: Path, thresholds: DriftThresholds) -> None:
