@@ -34,6 +34,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ import rnnzoo
 from rnnzoo.deploy.runtime import make_session, run_session
 from rnnzoo.exporting.exporter import resolve_source, to_onnx
 from rnnzoo.exporting.iospec import IoSpec
-from rnnzoo.zoo.bench import median_ms, recurrent_flops, select_runtimes, torch_threads
+from rnnzoo.zoo.bench import recurrent_flops, select_runtimes, torch_threads
 from rnnzoo.zoo.machine import describe, machine_info
 
 TOLERANCE = 1e-4  # max abs difference from PyTorch on the ragged check batch for a runtime to be timed
@@ -145,9 +146,35 @@ def _agrees(net: Any, path: Path, threads: int) -> str | None:
     return None if agreement >= 0.95 and rel <= 0.05 else f"argmax agreement {agreement:.2f}, rel error {rel:.3f}"
 
 
+def _median_ms(fn: Any, repeats: int, clock: Any) -> float:
+    """Median of ``repeats`` calls after one untimed warm-up, in ms of ``clock``."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = clock()
+        fn()
+        times.append((clock() - start) * 1e3)
+    return float(np.median(times))
+
+
+def _clock(name: str, threads: int) -> Any:
+    """``time.thread_time`` (CPU time of this thread) for ``cpu`` at 1 thread, else ``time.perf_counter``.
+
+    Why CPU time: on a shared machine a call of 500 steps is preempted many
+    times and its wall time measures the neighbours. At 1 thread both torch
+    and onnxruntime compute on the calling thread, so its CPU time is the
+    time the call would take alone. With more threads the work is spread over
+    worker threads, and only wall time says anything.
+    """
+    return time.thread_time if name == "cpu" and threads == 1 else time.perf_counter
+
+
 def _time_cell(net: Any, files: dict[str, Path], batch: int, length: int, threads: int, repeats: int,
-               runtimes: Sequence[str]) -> dict[str, float | None]:
-    """Median ms per runner, the runners taking turns for 3 rounds (best round kept), as compare_latency does."""
+               runtimes: Sequence[str], rounds: int = 3, clock_name: str = "cpu") -> dict[str, float | None]:
+    """Median ms per runner, the runners taking turns for ``rounds`` rounds (best round kept).
+
+    As compare_latency does: a burst of load from a neighbour hits every runner alike.
+    """
     feeds = IoSpec.for_model(10).sample_inputs("bench", batch=batch, length=length)[0].feeds
     x, lengths = feeds["x"], feeds["lengths"]
     xt, lt = torch.from_numpy(x), torch.from_numpy(lengths)
@@ -164,13 +191,14 @@ def _time_cell(net: Any, files: dict[str, Path], batch: int, length: int, thread
         run = rnnzoo.get_runtime(name).load(files["default"], threads)
         runners[name] = lambda r=run: r(x, lengths)
     best: dict[str, float | None] = {k: float("inf") for k in runners}
+    clock = _clock(clock_name, threads)
     with torch_threads(threads):
-        for _ in range(3):
+        for _ in range(rounds):
             for key, fn in runners.items():
                 if best[key] is None:
                     continue
                 try:
-                    best[key] = min(best[key] or float("inf"), median_ms(fn, max(1, repeats // 3), warmup=1))
+                    best[key] = min(best[key] or float("inf"), _median_ms(fn, max(1, repeats // rounds), clock))
                 except Exception as exc:  # another runtime failing: its column says so, the table goes on
                     if key in files or key == "torch":
                         raise
@@ -223,8 +251,8 @@ def run_matrix(args: argparse.Namespace, runtimes: Sequence[str], peaks: dict[in
                     for batch in args.batches:
                         for length in args.lengths:
                             big = batch * length * hidden >= 64 * 500 * 256
-                            reps = max(3, args.repeats // 3) if big else args.repeats
-                            ms = _time_cell(net, files, batch, length, threads, reps, verified)
+                            reps = max(args.rounds, args.repeats // 3) if big else args.repeats
+                            ms = _time_cell(net, files, batch, length, threads, reps, verified, args.rounds, args.clock)
                             flops = recurrent_flops(cell, hidden, 10, batch, length)
                             best = min(v for k, v in ms.items() if k in ("default", "int8c") and v is not None)
                             row = {"cell": cell, "hidden": hidden, "batch": batch, "length": length,
@@ -255,7 +283,10 @@ def _child_matrix(level: str, argv: list[str]) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--repeats", type=int, default=9, help="timed calls per runner and cell, over all rounds")
+    ap.add_argument("--rounds", type=int, default=3, help="turns each runner takes per cell (its best round is kept)")
+    ap.add_argument("--clock", choices=["cpu", "wall"], default="cpu",
+                    help="cpu: the calling thread's CPU time at 1 thread (wall time at more), robust to neighbours")
     ap.add_argument("--cells", nargs="+", default=["rnn", "lstm", "gru"])
     ap.add_argument("--hidden", type=int, nargs="+", default=[64, 256])
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 64])
@@ -279,7 +310,7 @@ def main() -> None:
         return
     onnxruntime.set_default_logger_severity(3)
     runtimes = select_runtimes(args.runtime) if args.runtime else []
-    machine = machine_info(tuple(args.threads))
+    machine = machine_info(tuple(args.threads), peak_repeats=50)  # 50: the peak on a shared machine
     peaks = {t: float(machine["sgemm_peak_gflops"][str(t)]) for t in args.threads}
     for line in describe(machine):
         print(line)

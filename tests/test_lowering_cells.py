@@ -39,7 +39,7 @@ from rnnzoo.zoo.machine import cpu_isa, describe, machine_info, onnxruntime_isa
 
 HIDDEN = 16
 SMALL, LARGE = 7, 40  # batch * HIDDEN below and above the switch's MIN_ELEMS
-assert SMALL * HIDDEN < MIN_ELEMS <= LARGE * HIDDEN
+assert all(SMALL * HIDDEN < m <= LARGE * HIDDEN for m in MIN_ELEMS.values())
 
 
 def _build(cell: str, hp: dict[str, Any], hidden: int = HIDDEN) -> Any:

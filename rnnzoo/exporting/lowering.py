@@ -1,29 +1,27 @@
-"""Rewrite fused ONNX ``RNN`` nodes that onnxruntime runs slowly into MatMul + Scan.
+"""Rewrite fused ONNX ``RNN``/``LSTM``/``GRU`` nodes into a Scan form where onnxruntime runs it faster.
 
-Why: onnxruntime's CPU ``RNN`` kernel applies its activation one element at
-a time through a ``std::function`` (``ApplyActivationToBatches`` in rnn.cc),
-about 30 ns per element; at batch 64 that, not the matrix products, is the
-run time, and it made the plain-RNN export 2-4x slower than PyTorch. The
-same math written with standard ops goes through onnxruntime's vectorised
-kernels: the input projection ``X . W^T + Wb + Rb`` for all steps as one
-MatMul, then a ``Scan`` over time whose body is ``tanh(h . R^T + xw_t)``.
+Why: onnxruntime's fused kernels are not fast everywhere. Its ``RNN`` kernel
+applies the activation one element at a time through a ``std::function``
+(about 30 ns per element: 2-4x slower than PyTorch at batch 64), and on
+AVX-512 CPUs its ``LSTM``/``GRU`` kernels reach 45-60% of the sgemm peak at
+batch 64 while PyTorch's oneDNN LSTM reaches 60-95%. The Scan form
+(rnnzoo.exporting.scan_cells) runs each step as one GEMM plus vectorised
+gate kernels.
 
-At small batches the fused node is faster (Scan pays a fixed cost per step),
-so the rewrite sits behind an ``If`` on ``batch * hidden >= 512``, measured
-in ``benchmarks/bench_lowering.py``. LSTM and GRU stay fused: onnxruntime's
-kernels for them are already efficient (55-90% of the matmul peak at batch
-64) and a Scan version measured slower. A Relu RNN is always rewritten,
-because ``onnx.reference`` cannot run a fused Relu RNN.
+Which form, by measurement (``benchmarks/bench_lowering.py``, README
+"Benchmarks"): a fixed cost per Scan step (about 15-30 us for an LSTM body of
+14 nodes) makes the fused node faster for small batches and the Scan form
+faster (or as fast) from batch 8 at hidden 64 and batch 2 at hidden 256. So
+every op defaults to ``"switch"``: one ``If batch < MIN_ELEMS[op] / hidden``
+around the whole graph, the fused graph on one side, the Scan graph on the
+other. One ``If`` for the model and not one per layer: tract refuses a model
+with two (``Duplicate node name: If``) and OpenVINO returned uninitialized
+memory for two side by side (a bidirectional layer). A Relu RNN is always
+rewritten, because ``onnx.reference`` cannot run a fused Relu RNN.
 
 Only the exact form rnnzoo's exporter produces is rewritten (forward, no
-clip, no ``sequence_lens``, ``layout=0``); the outputs keep their names, so
-the rest of the graph is untouched.
-
-The Scan body holds ``R^T`` as its own initializer rather than reading it
-from the enclosing graph, so every runtime can convert it (OpenVINO cannot
-convert a body that captures an outer value); the cost is one more
-hidden x hidden matrix in the file per rewritten layer (the fused branch
-keeps ``R``). See :func:`_body` for why not a loop-carried input.
+clip, no ``sequence_lens``, ``layout=0``, default activations, no LSTM
+peepholes, GRU ``linear_before_reset=1``); outputs keep their names.
 """
 
 from __future__ import annotations
@@ -35,10 +33,12 @@ import numpy as np
 from rnnzoo.exporting.graph import attribute, subgraphs, used_names
 from rnnzoo.exporting.scan_cells import layer_of, node, scan_nodes
 
-MIN_ELEMS = 512  # batch * hidden from which the Scan form wins for a plain RNN (benchmarks/bench_lowering.py)
+# batch * hidden from which the Scan form wins, per op (benchmarks/bench_lowering.py, 1 thread): the plain RNN's
+# fused kernel is slow from hidden 256 even at batch 1; LSTM/GRU's fused kernels win below about 512.
+MIN_ELEMS = {"RNN": 256, "LSTM": 512, "GRU": 512}
 FORMS = ("fused", "scan", "switch")
-# The form each op gets by default, measured with benchmarks/bench_lowering.py (module docstring).
 FUSED_BRANCH, SCAN_BRANCH = "lowered_fused", "lowered_scan"  # the switch If's branch graphs, found by name
+# The form each op gets by default, measured with benchmarks/bench_lowering.py (module docstring).
 DEFAULT_FORMS: dict[str, str] = {"RNN": "switch", "LSTM": "switch", "GRU": "switch"}
 
 
@@ -77,7 +77,7 @@ def lower_recurrent(proto: Any, forms: dict[str, str] | None = None, project: st
     """A copy of ``proto`` with lowerable recurrent nodes rewritten; unused initializers dropped.
 
     ``forms``: op -> ``"fused"`` (kept), ``"scan"`` (always the Scan form) or
-    ``"switch"`` (fused below ``MIN_ELEMS / hidden`` samples, Scan from there),
+    ``"switch"`` (fused below ``MIN_ELEMS[op] / hidden`` samples, Scan from there),
     updating :data:`DEFAULT_FORMS` (benchmarks pass it to time each form).
     ``project``: where the Scan form computes its input projection
     (rnnzoo.exporting.scan_cells.scan_nodes).
@@ -97,9 +97,9 @@ def lower_recurrent(proto: Any, forms: dict[str, str] | None = None, project: st
     if "switch" in forms_of:
         small = _rewritten(g, inits, [f if f != "switch" else "fused" for f in forms_of], project)
         large = _rewritten(g, inits, [f if f != "switch" else "scan" for f in forms_of], project)
-        hidden = next(int(attribute(n, "hidden_size", 0)) for n, f in zip(g.node, forms_of, strict=True)
-                      if f == "switch")
-        nodes = _one_switch(g, small, large, hidden)
+        first = next(n for n, f in zip(g.node, forms_of, strict=True) if f == "switch")
+        min_batch = -(-MIN_ELEMS[str(first.op_type)] // int(attribute(first, "hidden_size", 1)))  # ceil
+        nodes = _one_switch(g, small, large, min_batch)
     else:
         nodes = _rewritten(g, inits, forms_of, project)
     del g.node[:]
@@ -127,8 +127,11 @@ def _rewritten(g: Any, inits: dict[str, np.ndarray], forms: list[str], project: 
     return nodes
 
 
-def _one_switch(g: Any, small: list[Any], large: list[Any], hidden: int) -> list[Any]:
-    """One ``If batch < MIN_ELEMS / hidden`` around the whole graph: ``small`` (fused) vs ``large`` (Scan) nodes.
+def _one_switch(g: Any, small: list[Any], large: list[Any], min_batch: int) -> list[Any]:
+    """One ``If batch < min_batch`` around the whole graph: ``small`` (fused) vs ``large`` (Scan) nodes.
+
+    ``min_batch`` comes from the first switched layer (MIN_ELEMS of its op / its hidden size): rnnzoo's
+    models use one cell and one hidden size for every layer.
 
     Why one ``If`` for the model and not one per layer: tract 0.23 refuses a
     model with two ``If`` nodes ("Duplicate node name: If") and OpenVINO
@@ -153,7 +156,7 @@ def _one_switch(g: Any, small: list[Any], large: list[Any], hidden: int) -> list
             info.type.CopyFrom(v.type)
         branches.append(helper.make_graph(nodes, FUSED_BRANCH if tag == "fused" else SCAN_BRANCH, [], infos))
     del g.value_info[:]  # they named values now inside the branches
-    g.initializer.append(numpy_helper.from_array(np.array([-(-MIN_ELEMS // hidden)], np.int64), "/lowered/min_batch"))
+    g.initializer.append(numpy_helper.from_array(np.array([min_batch], np.int64), "/lowered/min_batch"))
     return [node("Shape", [x], ["/lowered/batch"], start=0, end=1),
             node("Less", ["/lowered/batch", "/lowered/min_batch"], ["/lowered/small"]),
             node("If", ["/lowered/small"], outs, then_branch=branches[0], else_branch=branches[1])]
