@@ -42,8 +42,8 @@ def test_zoo_outputs_match_the_committed_baseline(zoo) -> None:
     for model, folder in zoo.items():
         res = CliRunner().invoke(main, ["verify", str(folder), "--no-parity", "--baseline", str(BASELINES),
                                         *_gate(model)])
-        assert res.exit_code == 0, (f"{model} drifted from tests/baselines/{model}:\n{res.output}\nIf the change is "
-                                    "deliberate (a training or export change), run: python tests/baselines/zoo_baseline.py "
+        assert res.exit_code == 0, (f"{model} drifted from tests/baselines/{model}:\n{res.output}\nIf the change "
+                                    "is deliberate (training or export), run: python tests/baselines/zoo_baseline.py "
                                     "write, and commit the new baseline with it")
         assert "baseline:test_data_set_0" in res.output and "DRIFT" not in res.output
 
