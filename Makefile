@@ -48,7 +48,7 @@ test: setup
 # Training outcomes differ slightly between CPUs (AVX2 vs AVX-512) and thread counts. CI reruns the tests that
 # assert on trained models with torch's plain (non-vectorized) kernels and one thread, so a test that only
 # passes by a hair on one machine fails here instead of on a user's.
-NUMERICS_TESTS := tests/test_export.py tests/test_trainer.py tests/test_variants.py tests/test_zoo.py
+NUMERICS_TESTS := tests/test_export.py tests/test_trainer.py tests/test_variants.py tests/test_zoo.py tests/test_drift.py
 test-numerics: setup
 	ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider $(NUMERICS_TESTS)
 
