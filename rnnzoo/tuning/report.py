@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,10 @@ def importances(study: Any) -> dict[str, float]:
     if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < 3:
         return {}
     try:
-        evaluator = optuna.importance.PedAnovaImportanceEvaluator()
-        return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
+        with warnings.catch_warnings():  # experimental-API and "all trials alike" notices: the figure says enough
+            warnings.simplefilter("ignore")
+            evaluator = optuna.importance.PedAnovaImportanceEvaluator()
+            return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
     except (ValueError, RuntimeError):  # e.g. every trial scored the same
         return {}
 
