@@ -20,7 +20,10 @@ level with ``ATEN_CPU_CAPABILITY`` (and oneDNN's / MKL's ISA caps for avx2)
 set, so one table shows how the ratio moves with the ISA torch uses;
 onnxruntime's MLAS cannot be capped, it keeps the CPU's full ISA.
 ``--runtime`` adds one column per registered runtime on the default export
-(timed only once within 1e-4 of PyTorch on a ragged batch). The header is
+(timed only once within 1e-4 of PyTorch on a ragged batch; always wall time,
+as a runtime may compute on threads of its own). ``--clock cpu`` (default)
+times torch and onnxruntime at 1 thread by the calling thread's CPU time,
+which a neighbour on a shared machine does not inflate. The header is
 rnnzoo.zoo.machine's record: CPU, ISA, cores, versions, sgemm peak.
 Untrained weights, input_size 10: latency does not depend on the weights.
 Only ratios from one run mean anything on a shared machine.
@@ -198,7 +201,9 @@ def _time_cell(net: Any, files: dict[str, Path], batch: int, length: int, thread
                 if best[key] is None:
                     continue
                 try:
-                    best[key] = min(best[key] or float("inf"), _median_ms(fn, max(1, repeats // rounds), clock))
+                    # other runtimes may compute on threads of their own: only wall time sees those
+                    clk = clock if key == "torch" or key in files else time.perf_counter
+                    best[key] = min(best[key] or float("inf"), _median_ms(fn, max(1, repeats // rounds), clk))
                 except Exception as exc:  # another runtime failing: its column says so, the table goes on
                     if key in files or key == "torch":
                         raise
