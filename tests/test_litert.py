@@ -8,6 +8,7 @@ The three conversions (rnn, lstm, 2-layer bidirectional gru) are the slow part (
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +52,11 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
             assert json.loads(result.output)["litert"]["file"] == LITERT_FILE
             out[label] = root / label
         else:
-            out[label] = rnnzoo.export(_model(name, **hp), root / label, int8=False, fp16=False,
-                                       litert=ASKED).folder
+            with pytest.MonkeyPatch.context() as mp:  # the converter Python named explicitly (here: this one)
+                if label == "lstm":
+                    mp.setenv(convert.PYTHON_ENV, sys.executable)
+                out[label] = rnnzoo.export(_model(name, **hp), root / label, int8=False, fp16=False,
+                                           litert=ASKED).folder
     return out
 
 

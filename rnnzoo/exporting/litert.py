@@ -75,7 +75,7 @@ def converter_python() -> str:
     if importlib.util.find_spec("onnx2tf") is None or importlib.util.find_spec("tensorflow") is None:
         raise MissingDependencyError(
             "converting to LiteRT needs onnx2tf and TensorFlow: pip install 'rnnzoo[litert]', or set "
-            f"{PYTHON_ENV} to a Python that has them (`make litert-env` builds one)")
+            f"{PYTHON_ENV} to a Python whose environment has onnx2tf==1.28.8 and tensorflow")
     return sys.executable
 
 
