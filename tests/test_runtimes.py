@@ -8,6 +8,7 @@ import signal
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -332,3 +333,23 @@ def test_runtime_spec_gate_must_be_a_bool(bad: object) -> None:
     with pytest.raises(rnnzoo.PluginError, match="gate must be True or False"):
         rnnzoo.RuntimeSpec(name="x", description="d", load=lambda p, t: None, version=lambda: "1",
                            available=lambda: None, gate=bad)  # type: ignore[arg-type]
+
+
+def test_reference_checks_sequences_longer_than_64_steps(tmp_path: Path) -> None:
+    """onnx.reference's stock GatherElements (np.choose) stops at 64 positions: most real datasets are longer."""
+    from rnnzoo.data.dataset import SequenceDataset
+
+    rng = np.random.default_rng(0)
+    n, t = 6, 150
+    lengths = np.array([150, 149, 100, 65, 64, 3])
+    x = rng.normal(size=(n, t, 3)).astype(np.float32)
+    x[np.arange(t)[None, :] >= lengths[:, None]] = 0
+    data = SequenceDataset(x, lengths, rng.integers(0, 2, n), "classification", name="long")
+    torch.manual_seed(0)
+    model = rnnzoo.create_model("gru_classifier", input_size=3, output_size=2, hidden_size=8)
+    exp = rnnzoo.export(model, tmp_path / "long", int8=False, fp16=False, data=data)
+    assert exp.card.parity.passed
+    row = exp.card.runtimes.row("reference")
+    assert row.loads and row.passed and row.error is None
+    report = rnnzoo.verify(exp.folder, parity=False, runtimes="reference")
+    assert report["passed"] and report["runtimes"][0]["passed"]

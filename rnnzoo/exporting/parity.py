@@ -20,7 +20,7 @@ from rnnzoo.deploy.runtime import make_session, run_session
 from rnnzoo.errors import ParityError
 from rnnzoo.exporting.iospec import LONG as LONG  # the long parity cases' length (tests read it here)
 from rnnzoo.exporting.iospec import IoSpec
-from rnnzoo.runtimes.reference import reference_rnn as _reference_rnn  # onnx.reference plus RNN Relu
+from rnnzoo.runtimes.reference import evaluator as _evaluator  # onnx.reference plus RNN Relu, long GatherElements
 
 
 def parity_inputs(
@@ -32,10 +32,8 @@ def parity_inputs(
 
 
 def _reference_runner(path: Path) -> Any:
-    from onnx.reference import ReferenceEvaluator
-
-    ref = ReferenceEvaluator(str(path), new_ops=[_reference_rnn()])
-    return lambda x, lengths: ref.run(None, {"x": x, "lengths": lengths})[0]  # type: ignore[index]
+    ref = _evaluator(Path(path))
+    return lambda x, lengths: ref.run(None, {"x": x, "lengths": lengths})[0]
 
 
 def check_parity(

@@ -31,11 +31,36 @@ def reference_rnn() -> type:
     return RNN
 
 
-def load_graph(path: Path, threads: int | None = None) -> GraphRunner:
-    """``threads`` is ignored: the evaluator is single-threaded Python."""
+def reference_gather_elements() -> type:
+    """onnx.reference's GatherElements without its limit of 64 positions on the gathered axis.
+
+    The stock op goes through ``np.choose``, which takes at most 64 choices, so
+    the last-valid-step readout of any sequence longer than 64 steps (most real
+    datasets) raised ``ValueError`` instead of being checked.
+    """
+    from onnx.reference.ops.op_gather_elements import GatherElements as Stock
+
+    class GatherElements(Stock):
+        op_domain = ""
+
+        def _run(self, data: np.ndarray, indices: np.ndarray, axis: int = 0) -> tuple[np.ndarray]:
+            wrapped = np.where(indices < 0, indices + data.shape[axis], indices)
+            return (np.take_along_axis(data, wrapped, axis=axis),)
+
+    return GatherElements
+
+
+def evaluator(model: Any) -> Any:
+    """A ReferenceEvaluator for a path or ModelProto, with rnnzoo's two fixes to the evaluator's own ops."""
     from onnx.reference import ReferenceEvaluator
 
-    ref = ReferenceEvaluator(str(path), new_ops=[reference_rnn()])
+    source = str(model) if isinstance(model, Path) else model
+    return ReferenceEvaluator(source, new_ops=[reference_rnn(), reference_gather_elements()])
+
+
+def load_graph(path: Path, threads: int | None = None) -> GraphRunner:
+    """``threads`` is ignored: the evaluator is single-threaded Python."""
+    ref = evaluator(Path(path))
     return lambda feeds: [np.asarray(out) for out in ref.run(None, feeds)]
 
 
