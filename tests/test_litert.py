@@ -2,7 +2,8 @@
 builtin-ops-only model.tflite with parity, and the `litert` runtime runs it in plain ai_edge_litert, padding to
 the fixed shape and refusing what does not fit or needs Flex ops.
 
-The three conversions (rnn, lstm, 2-layer bidirectional gru) are the slow part (~5 s of CPU each).
+The three conversions (rnn classifier, per-step lstm regressor, 2-layer bidirectional gru classifier) are the
+slow part (~5 s of CPU each).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ FLEX_FIXTURE = Path(__file__).parent / "data" / "litert_flex.tflite"  # benchmar
 FEATURES, HIDDEN = 3, 8
 ASKED = (3, 7)  # batch 3 == 3 features: onnx2tf would misread the layout, so the file gets batch 4 (see below)
 BATCH, TIME = 4, 7  # the file's fixed shape
-CASES = {"rnn": ("rnn_classifier", {}), "lstm": ("lstm_classifier", {}),
+CASES = {"rnn": ("rnn_classifier", {}), "lstm": ("lstm_regressor", {"per_step": True}),  # [batch, time, 2] out
          "gru_bidir2": ("gru_classifier", {"num_layers": 2, "bidirectional": True})}
 
 
