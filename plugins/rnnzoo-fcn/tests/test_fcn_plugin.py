@@ -12,7 +12,7 @@ from rnnzoo.testing import parametrize_with_checks
 
 MODELS = rnnzoo.list_models("*_fcn_*")
 RUNTIMES = {"onnxruntime", "reference", "openvino", "tract", "web", "node"}
-SMALL = {"hidden_size": 8, "filters": [8, 16, 8], "kernels": [8, 5, 3]}
+SMALL = {"hidden_size": 8, "width": 8}
 
 
 def test_registered_through_the_entry_point() -> None:

@@ -86,11 +86,13 @@ class ConvBlock(nn.Module):
 class RecurrentFCN(nn.Module):
     """The two branches and the head; ``forward(x [B, T, F], lengths [B] | None) -> [B, outputs]``."""
 
-    def __init__(self, cell: str, input_size: int, output_size: int, hidden_size: int = 64,
-                 filters: tuple[int, ...] | list[int] = (128, 256, 128),
+    def __init__(self, cell: str, input_size: int, output_size: int, hidden_size: int = 32, width: int = 32,
+                 filters: tuple[int, ...] | list[int] | None = None,
                  kernels: tuple[int, ...] | list[int] = (8, 5, 3), dropout: float = 0.8,
                  squeeze_excite: bool = False) -> None:
         super().__init__()
+        _check(hidden_size, [width], [1], dropout)  # width: a positive int, like one entry of filters
+        filters = [width, 2 * width, width] if filters is None else filters  # width=128: Karim's 128/256/128
         _check(hidden_size, filters, kernels, dropout)
         self.input_size = input_size
         self.rnn = _CELLS[cell](input_size, hidden_size, batch_first=True)
