@@ -91,7 +91,8 @@ class RecurrentFCN(nn.Module):
                  kernels: tuple[int, ...] | list[int] = (8, 5, 3), dropout: float = 0.8,
                  squeeze_excite: bool = False) -> None:
         super().__init__()
-        _check(hidden_size, [width], [1], dropout)  # width: a positive int, like one entry of filters
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise rnnzoo.InvalidHyperparameterError(f"width must be a positive int, got {width!r}")
         filters = [width, 2 * width, width] if filters is None else filters  # width=128: Karim's 128/256/128
         _check(hidden_size, filters, kernels, dropout)
         self.input_size = input_size
