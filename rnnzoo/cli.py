@@ -333,7 +333,7 @@ def tune(model: str, data: str | None, test_data: str | None, epochs: int | None
     dataset = data or get_spec(model).default_dataset
     if dataset is None:
         raise click.UsageError(f"{model} has no default dataset; pass --data")
-    extra = {"epochs": epochs} if epochs is not None else {}
+    extra: dict[str, Any] = {"epochs": epochs} if epochs is not None else {}
     result = run(model, dataset, test_data=test_data, export=not no_export, **opts, **extra)
     if as_json:
         keep = ("study", "storage", "metric", "best_value", "best_params", "best_trial", "checkpoint", "export",

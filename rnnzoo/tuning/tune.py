@@ -77,6 +77,9 @@ def tune(model: str, data: str | Path | SequenceDataset, *, test_data: str | Pat
     settings (e.g. ``epochs``) under the searched ones.
     """
     _require_optuna()
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own line per trial instead (quiet: none)
     spec = get_spec(model)
     space = _space(spec.name, space if space is not None else spec.search_space, spec.default_hparams)
     positive_int("trials", trials, InvalidHyperparameterError)
