@@ -95,7 +95,7 @@ def test_runtime_matches_onnxruntime_on_fresh_ragged_batches(exports: dict[str, 
         assert got.shape == want.shape and np.abs(got - want).max() < 1e-5, (batch, steps)
 
 
-def test_shapes_that_do_not_fit_are_refused_naming_the_fixed_shape(exports: dict[str, Path]) -> None:
+def test_shapes_that_do_not_fit_are_refused_naming_the_fixed_shape(exports: dict[str, Path], tmp_path: Path) -> None:
     run = litert.load(exports["lstm"] / LITERT_FILE)
     assert litert.fixed_shape(exports["lstm"] / LITERT_FILE) == (BATCH, TIME, FEATURES)
     fits = np.zeros((BATCH, TIME, FEATURES), np.float32)
@@ -109,6 +109,11 @@ def test_shapes_that_do_not_fit_are_refused_naming_the_fixed_shape(exports: dict
         run(fits, np.array([0, 1, 1, 1]))
     with pytest.raises(ExportError, match=r"runs \.tflite files, not model\.onnx"):
         litert.load(exports["lstm"] / MODEL_FILE)
+    broken = tmp_path / "broken.tflite"
+    for blob in (b"", b"garbage" * 10, (exports["lstm"] / LITERT_FILE).read_bytes()[:200]):
+        broken.write_bytes(blob)
+        with pytest.raises(ExportError, match=r"not a readable \.tflite file"):
+            litert.load(broken)
 
 
 def test_flex_ops_are_refused_by_the_runtime_and_the_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch

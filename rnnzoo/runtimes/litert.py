@@ -34,7 +34,14 @@ def tflite_ops(path: Path) -> list[str]:
     """
     from ai_edge_litert import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromPackedBuf(Path(path).read_bytes(), 0)
+    data = Path(path).read_bytes()
+    try:
+        if data[4:8] != b"TFL3":  # the flatbuffer identifier of every .tflite
+            raise ValueError("no TFL3 identifier")
+        model = schema.ModelT.InitFromPackedBuf(data, 0)
+    except Exception as exc:  # a truncated or foreign flatbuffer fails anywhere inside the generated parser
+        raise ExportError(f"{path} is not a readable .tflite file ({type(exc).__name__}: {exc}); "
+                          "re-export it with `rnnzoo export MODEL --litert BATCHxTIME`") from exc
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     ops: set[str] = set()
     for subgraph in model.subgraphs or []:
