@@ -19,21 +19,34 @@ from rnnzoo.data.dataset import SequenceDataset
 from rnnzoo.errors import InvalidHyperparameterError
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-SCHEDULES = ("none", "cosine", "step", "plateau")
+SCHEDULES = ("none", "cosine", "warmup_cosine", "step", "plateau")
 
 
 @dataclass
 class TrainConfig:
-    """Every knob of a run; stored in the checkpoint so a run can be reproduced."""
+    """Every knob of a run; stored in the checkpoint so a run can be reproduced.
 
-    epochs: int = 20
+    ``epochs=None`` (the default) sizes the run by the data: enough epochs
+    for ``steps`` optimizer steps, however few samples an epoch holds (a
+    40-sample set gives 2 steps an epoch: 20 epochs would be 40 steps), but
+    no more than ``budget`` sample-steps (samples x time steps) of training,
+    so a long-series set stays affordable. Early stopping never stops in
+    the first half of the epochs. When the validation split has fewer than
+    ``min_val`` samples the kept epoch follows the training loss and the
+    run never stops early: on 10 validation samples the loss is mostly noise.
+    """
+
+    epochs: int | None = None
+    steps: int = 300
+    budget: int = 1_000_000
     batch_size: int = 32
     optimizer: str = "adam"
-    lr: float = 1e-3
+    lr: float = 3e-3
     weight_decay: float = 0.0
     schedule: str = "none"
     clip_norm: float | None = 1.0
     patience: int | None = 5
+    min_val: int = 30
     restore_best: bool = True
     val_fraction: float = 0.2
     test_fraction: float = 0.0
@@ -49,8 +62,12 @@ class TrainConfig:
     hparams: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
+        for name in ("steps", "budget", "batch_size"):
             positive_int(name, getattr(self, name), InvalidHyperparameterError)
+        if self.epochs is not None:
+            positive_int("epochs", self.epochs, InvalidHyperparameterError)
+        if isinstance(self.min_val, bool) or not isinstance(self.min_val, int) or self.min_val < 0:
+            raise InvalidHyperparameterError(f"min_val must be an int >= 0, got {self.min_val!r}")
         _check_numbers(self)
         if self.optimizer not in OPTIMIZERS:
             raise InvalidHyperparameterError(f"optimizer must be one of {sorted(OPTIMIZERS)}")
@@ -120,12 +137,43 @@ def class_weights(cfg: TrainConfig, train: SequenceDataset) -> torch.Tensor | No
     return torch.tensor(w, dtype=torch.float32, device=cfg.device)
 
 
+def resolve_epochs(cfg: TrainConfig, train: SequenceDataset) -> int:
+    """The epochs a run trains: ``cfg.epochs``, or the data-sized budget when it is None (see TrainConfig)."""
+    if cfg.epochs is not None:
+        return cfg.epochs
+    n = len(train)
+    wanted = math.ceil(cfg.steps / math.ceil(n / cfg.batch_size))
+    affordable = cfg.budget // max(1, int(train.lengths.sum()))
+    return max(1, min(wanted, affordable))
+
+
+def warmup_cosine(epochs: int) -> Any:
+    """lr factor per epoch: linear warm-up over ~5% of the run, then a cosine down to 2%.
+
+    Warm-up spares a fresh recurrent net the full rate on its first steps;
+    the decay lets the last epochs settle, so the final weights are good
+    ones even when no validation split can pick an epoch.
+    """
+    warm = max(1, round(0.05 * epochs))
+
+    def factor(epoch: int) -> float:
+        if epoch < warm:
+            return (epoch + 1) / warm
+        progress = (epoch - warm) / max(1, epochs - warm)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
 def make_scheduler(opt: torch.optim.Optimizer, cfg: TrainConfig) -> Any:
-    """The learning-rate schedule named by ``cfg.schedule`` (None for "none")."""
+    """The learning-rate schedule named by ``cfg.schedule`` (None for "none"); ``cfg.epochs`` is resolved."""
+    epochs = int(cfg.epochs or 1)
     if cfg.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
+    if cfg.schedule == "warmup_cosine":
+        return torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(epochs))
     if cfg.schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, cfg.epochs // 3), gamma=0.3)
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=max(1, epochs // 3), gamma=0.3)
     if cfg.schedule == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
     return None

@@ -22,12 +22,15 @@ from rnnzoo.training.state import Best, TrainState
 class EarlyStopping:
     """When to stop, and which weights to keep at the end.
 
-    ``patience=None`` never stops (pass None too when there is no validation
-    split: training loss alone is no reason to stop).
+    ``patience=None`` never stops. ``min_epochs`` is a minimum budget: no
+    stop before it, since a recurrent net's loss often stalls early (warm-up,
+    a plateau before it finds the long-range cue) and a small validation
+    split makes that stall look final.
     """
 
     patience: int | None
     restore_best: bool = True
+    min_epochs: int = 0
 
     def observe(self, state: TrainState, loss: float, net: nn.Module) -> None:
         """Record the loss of the epoch just finished; copy the weights if it is the best so far.
@@ -46,7 +49,7 @@ class EarlyStopping:
 
     def stopped(self, state: TrainState) -> bool:
         """Checked before each epoch, so a resumed, already-stopped run trains no further."""
-        return self.patience is not None and self.stale(state) >= self.patience
+        return self.patience is not None and state.epoch >= self.min_epochs and self.stale(state) >= self.patience
 
     def to_restore(self, state: TrainState) -> Best | None:
         """The best epoch to load at the end, or None to keep the last epoch's weights."""

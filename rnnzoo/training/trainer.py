@@ -36,7 +36,14 @@ from rnnzoo.data.split import Splits, split_dataset
 from rnnzoo.errors import DataError, InvalidHyperparameterError, PluginError
 from rnnzoo.training.batching import batch_indices, to_tensors
 from rnnzoo.training.checkpoint import describe, save_checkpoint
-from rnnzoo.training.config import OPTIMIZERS, TrainConfig, class_weights, make_config, make_scheduler
+from rnnzoo.training.config import (
+    OPTIMIZERS,
+    TrainConfig,
+    class_weights,
+    make_config,
+    make_scheduler,
+    resolve_epochs,
+)
 from rnnzoo.training.distributed import Strategy, from_env
 from rnnzoo.training.early_stopping import EarlyStopping
 from rnnzoo.training.metrics import MetricAccumulator, make_loss
@@ -89,6 +96,7 @@ def train(model_or_name: str | nn.Module, data: str | Path | SequenceDataset,
     cfg = make_config(config)
     ds = resolve_data(data, task, test_data)
     splits = split_dataset(ds, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    cfg.epochs = resolve_epochs(cfg, splits.train)  # recorded resolved, so the checkpoint says what ran
     dist = from_env(cfg.device)  # DDP if launched by torchrun with several workers, else one process
     try:
         cfg.device = dist.device(cfg.device)
@@ -265,6 +273,7 @@ class _Loop:
         self.net, self.build, self.splits, self.cfg, self.dist = net, build, splits, cfg, dist
         self.data_sha256 = data_sha256  # recorded, and compared on resume: same name, other data is refused
         self.test_source: str | None = None  # recorded with the test metrics
+        self.epochs = resolve_epochs(cfg, splits.train)  # train() has resolved it already; a direct caller may not
         self.on_epoch: Callable[[dict[str, Any]], None] | None = None  # e.g. a search's pruning check
         self.model: nn.Module = net  # wrapped for DDP in run(), after resuming, so every rank starts alike
         self.spec = get_spec(build["name"])
@@ -272,8 +281,11 @@ class _Loop:
         opt = OPTIMIZERS[cfg.optimizer](net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.state = TrainState(opt, make_scheduler(opt, cfg), np.random.default_rng(cfg.seed),
                                 cuda=cfg.device.startswith("cuda"))
-        # Without a validation split there is no held-out loss to stop on.
-        self.stopping = EarlyStopping(cfg.patience if splits.val is not None else None, cfg.restore_best)
+        # A validation split too small to trust (or none): stop and choose on the training loss.
+        self.monitor = "val_loss" if splits.val is not None and len(splits.val) >= cfg.min_val else "train_loss"
+        # The training loss of a few batches is too noisy to stop on: then the whole budget runs.
+        patience = cfg.patience if self.monitor == "val_loss" else None
+        self.stopping = EarlyStopping(patience, cfg.restore_best, min_epochs=self.epochs // 2)
         self.log = _Log(quiet=cfg.quiet or not self.dist.is_main)  # only the main process logs
         self.out = Path(cfg.out_dir) if cfg.out_dir and self.dist.is_main else None  # ... and writes files
 
@@ -289,11 +301,11 @@ class _Loop:
         self.dist.check_same_epoch(self.epoch)
         self.model = self.dist.wrap(self.net)
         self.dist.seed_worker(self.cfg.seed, self.epoch)
-        while self.epoch < self.cfg.epochs and not self._stopped():
+        while self.epoch < self.epochs and not self._stopped():
             record = self._epoch()
             self.state.history.append(record)
-            self.stopping.observe(self.state, _monitored(record), self.net)
-            self.log.epoch(record, self.cfg.epochs)
+            self.stopping.observe(self.state, float(record[self.monitor]), self.net)
+            self.log.epoch(record, self.epochs)
             if self.out:
                 save_checkpoint(self.out / "last.safetensors", self.net, self._meta(), self.state.to_dict())
             if self.on_epoch is not None and self.dist.is_main:
@@ -303,7 +315,7 @@ class _Loop:
     def _stopped(self) -> bool:
         stopped = self.stopping.stopped(self.state)
         if stopped:
-            self.log.line(f"early stop: no val_loss improvement for {self.stopping.stale(self.state)} epochs")
+            self.log.line(f"early stop: no {self.monitor} improvement for {self.stopping.stale(self.state)} epochs")
         return stopped
 
     def _epoch(self) -> dict[str, Any]:
@@ -313,7 +325,7 @@ class _Loop:
         record.update({f"train_{k}": v for k, v in train.items()})
         if self.splits.val is not None:
             record.update({f"val_{k}": v for k, v in self.evaluate(self.splits.val).items()})
-        self.state.step_scheduler(_monitored(record))
+        self.state.step_scheduler(float(record[self.monitor]))
         self.state.epoch += 1
         record["seconds"] = round(time.perf_counter() - start, 3)
         return record
@@ -324,7 +336,7 @@ class _Loop:
         self.net.train()
         opt, acc = self.state.optimizer, self._accumulator()
         batches = batch_indices(self.splits.train.lengths, self.cfg.batch_size, self.state.rng, self.cfg.bucket)
-        for idx in tqdm(batches, desc=f"epoch {self.epoch + 1}/{self.cfg.epochs}", leave=False,
+        for idx in tqdm(batches, desc=f"epoch {self.epoch + 1}/{self.epochs}", leave=False,
                         disable=self.log.quiet, file=sys.stderr, unit="batch"):
             idx, stand_in = self.dist.shard(idx)
             x, lengths, y = to_tensors(self.splits.train, idx, self.cfg.device)
@@ -394,11 +406,6 @@ class _Loop:
             return
         resume(path, self.net, self.state, self._meta())
         self.log.line(f"resumed from {path} after epoch {self.epoch}")
-
-
-def _monitored(record: dict[str, Any]) -> float:
-    """The loss early stopping and plateau schedules follow: val_loss, or train_loss without a validation split."""
-    return float(record.get("val_loss", record["train_loss"]))
 
 
 @dataclass(frozen=True)
