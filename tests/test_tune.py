@@ -165,7 +165,7 @@ def test_tune_beats_the_default_configuration_and_keeps_the_best_as_a_normal_exp
     fixed = {"epochs": 4, "batch_size": 16, "lr": 1e-2, "hparams": {"hidden_size": 16}, "seed": 0}
     default = rnnzoo.train("gru_classifier", ds, quiet=True, **fixed)
     space = {"bidirectional": SearchParam.choice(False, True)}
-    result = rnnzoo.tune("gru_classifier", ds, trials=3, space=space, out=tmp_path, pruner="none", quiet=True, **fixed)
+    result = rnnzoo.tune("gru_classifier", ds, trials=2, space=space, out=tmp_path, pruner="none", quiet=True, **fixed)
     assert result.best_params == {"bidirectional": True}
     # measured 0.53 -> 1.0: the bidirectional net reads step 0 in its backward state at once
     assert result.best_value >= default.metrics["val_accuracy"] + 0.2
