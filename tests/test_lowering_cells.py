@@ -91,10 +91,11 @@ def make_session_from(proto: onnx.ModelProto) -> Any:
     return ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
-def test_projection_outside_the_scan_is_exact_too() -> None:
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_projection_outside_the_scan_is_exact_too(cell: str) -> None:
     """project="all": one MatMul over every step before the Scan (the other measured form)."""
-    net, meta = _build("lstm", {"bidirectional": True})
-    proto = _export(net, meta, {"LSTM": "scan"}, project="all")
+    net, meta = _build(cell, {"bidirectional": True})
+    proto = _export(net, meta, {cell.upper(): "scan"}, project="all")
     assert portability_problems(proto) == []
     x, lengths = _batches()[1]
     with torch.no_grad():

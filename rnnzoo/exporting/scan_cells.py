@@ -117,16 +117,6 @@ def scan_nodes(layer: Layer, outs: list[str], graph: Any, inits: dict[str, np.nd
     return nodes
 
 
-def _bias_x(layer: Layer, b: np.ndarray) -> np.ndarray:
-    """The numpy twin of :func:`_bias_nodes`: ``Wb + Rb``, GRU's candidate gate ``Wbh`` alone."""
-    gh = layer.gates * layer.hidden
-    wb, rb = b[:gh], b[gh:]
-    out = (wb + rb).astype(np.float32)
-    if layer.op == "GRU":
-        out[2 * layer.hidden:] = wb[2 * layer.hidden:]
-    return out
-
-
 def _bias_nodes(layer: Layer, graph: Any) -> list[Any]:
     """``bx`` [gates*hidden], the bias added to the projection: ``Wb + Rb`` per gate.
 
@@ -188,7 +178,11 @@ def _pre_gates(layer: Layer, h: str, inits: dict[str, np.ndarray], project: str)
     ``project="all"``: the body scans ``xw_t`` (projected outside), one
     MatMul by ``R^T`` per step. ``"step"``: it scans ``x_t`` and multiplies
     ``[x_t, h]`` by ``[W^T; R^T]``: one GEMM per step, no big buffer outside.
-    Not for GRU, whose candidate gate needs the two products apart.
+    ``W^T`` and ``R^T`` stay two initializers joined by a constant ``Concat``
+    (folded at load): the int8 variant then scales each like the fused
+    node's ``W`` and ``R``, so both branches of the batch switch dequantize to
+    the same weights. Not for GRU, whose candidate gate needs the two
+    products apart.
     """
     from onnx import numpy_helper
 
@@ -199,13 +193,46 @@ def _pre_gates(layer: Layer, h: str, inits: dict[str, np.ndarray], project: str)
                  node("Add", [s("step/hr"), s("step/xw_t")], [s("step/pre")])]
         return nodes, [numpy_helper.from_array(r_t, s("RT"))], s("step/xw_t")
     w_t = np.ascontiguousarray(inits[layer.inputs[1]][0].T)
-    bias = _bias_x(layer, inits[layer.inputs[3]][0]) if layer.inputs[3] else \
-        np.zeros(layer.gates * layer.hidden, np.float32)
-    nodes = [node("Concat", [s("step/x_t"), h], [s("step/xh")], axis=1),
+    bias_nodes, bias_weights = body_biases(layer, inits)
+    nodes = [*bias_nodes,
+             node("Concat", [s("WT"), s("RT")], [s("WRT")], axis=0),  # constant: folded when a runtime loads it
+             node("Concat", [s("step/x_t"), h], [s("step/xh")], axis=1),
              node("MatMul", [s("step/xh"), s("WRT")], [s("step/xhr")]),
-             node("Add", [s("step/xhr"), s("bx")], [s("step/pre")])]
-    weights = [numpy_helper.from_array(np.concatenate([w_t, r_t]), s("WRT")), numpy_helper.from_array(bias, s("bx"))]
+             node("Add", [s("step/xhr"), s("step/bx")], [s("step/pre")])]
+    weights = [numpy_helper.from_array(w_t, s("WT")), numpy_helper.from_array(r_t, s("RT")), *bias_weights]
     return nodes, weights, s("step/x_t")
+
+
+def body_biases(layer: Layer, inits: dict[str, np.ndarray]) -> tuple[list[Any], list[Any]]:
+    """(nodes, body initializers) giving ``bx`` (see :func:`_bias_nodes`) and, for GRU, ``Rb_h3`` in a Scan body.
+
+    Why from the body's own copy of the node's ``B`` [1, 2*gates*hidden] and
+    not ``bx`` precomputed: the int8 variant scales that copy exactly as the
+    fused node's ``B`` (one scale per direction), so both branches of the
+    batch switch add the same dequantized biases. The nodes read only
+    constants, so runtimes fold them when they load the model.
+    """
+    from onnx import numpy_helper
+
+    h, g, s = layer.hidden, layer.gates, layer.name
+    gru = layer.op == "GRU"
+    if not layer.inputs[3]:
+        zeros = [numpy_helper.from_array(np.zeros(g * h, np.float32), s(n)) for n in ("step/bx", "Rb_h3")[:1 + gru]]
+        return [], zeros
+    weights = [numpy_helper.from_array(inits[layer.inputs[3]], s("step/B0")), _int64([0], s("step/axes0")),
+               _int64([g * h, g * h], s("step/split_b"))]
+    nodes = [node("Squeeze", [s("step/B0"), s("step/axes0")], [s("step/B")]),
+             node("Split", [s("step/B"), s("step/split_b")], [s("step/Wb"), s("step/Rb")], axis=0)]
+    if not gru:
+        return [*nodes, node("Add", [s("step/Wb"), s("step/Rb")], [s("step/bx")])], weights
+    weights += [_int64([2 * h, h], s("step/split_zr_b")),
+                numpy_helper.from_array(np.zeros(2 * h, np.float32), s("zeros_zr"))]
+    nodes += [node("Split", [s("step/Wb"), s("step/split_zr_b")], [s("step/Wb_zr"), s("step/Wb_h")], axis=0),
+              node("Split", [s("step/Rb"), s("step/split_zr_b")], [s("step/Rb_zr"), s("step/Rb_h")], axis=0),
+              node("Add", [s("step/Wb_zr"), s("step/Rb_zr")], [s("step/b_zr")]),
+              node("Concat", [s("step/b_zr"), s("step/Wb_h")], [s("step/bx")], axis=0),
+              node("Concat", [s("zeros_zr"), s("step/Rb_h")], [s("Rb_h3")], axis=0)]
+    return nodes, weights
 
 
 def _rnn_body(layer: Layer, inits: dict[str, np.ndarray], project: str) -> Any:
@@ -257,22 +284,17 @@ def _gru_body(layer: Layer, inits: dict[str, np.ndarray], project: str) -> Any:
     from onnx import numpy_helper
 
     h, s = layer.hidden, layer.name
-    bias = np.zeros(3 * h, np.float32)
-    if layer.inputs[3]:
-        bias[2 * h:] = inits[layer.inputs[3]][0, 5 * h:]
     st = [s(f"step/{v}") for v in ("h", "h_new", "y_t")]
-    weights = [numpy_helper.from_array(recurrent_weight_t(layer, inits), s("RT")),
-               numpy_helper.from_array(bias, s("Rb_h3")),
-               _int64([2 * h, h], s("step/split_zr")), _int64([h, h], s("step/split_hh"))]
-    nodes = []
+    nodes, weights = body_biases(layer, inits)  # bx (used with project="step") and Rb_h3
+    weights += [numpy_helper.from_array(recurrent_weight_t(layer, inits), s("RT")),
+                _int64([2 * h, h], s("step/split_zr")), _int64([h, h], s("step/split_hh"))]
     scanned = s("step/xw_t")
     if project == "step":
         scanned = s("step/x_t")
         w_t = np.ascontiguousarray(inits[layer.inputs[1]][0].T)
-        bx = _bias_x(layer, inits[layer.inputs[3]][0]) if layer.inputs[3] else np.zeros(3 * h, np.float32)
-        weights += [numpy_helper.from_array(w_t, s("WT")), numpy_helper.from_array(bx, s("bx"))]
+        weights.append(numpy_helper.from_array(w_t, s("WT")))
         nodes += [node("MatMul", [scanned, s("WT")], [s("step/xw0_t")]),
-                  node("Add", [s("step/xw0_t"), s("bx")], [s("step/xw_t")])]
+                  node("Add", [s("step/xw0_t"), s("step/bx")], [s("step/xw_t")])]
     nodes += [node("MatMul", [st[0], s("RT")], [s("step/hr0")]),
               node("Add", [s("step/hr0"), s("Rb_h3")], [s("step/hr")]),
               node("Split", [s("step/hr"), s("step/split_zr")], [s("step/hr_zr"), s("step/hr_h")], axis=1),

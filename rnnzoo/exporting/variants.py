@@ -279,6 +279,7 @@ def _int8_graph(graph: Any, per_row: bool, min_elements: int) -> tuple[list[dict
     for node in all_nodes(graph):
         for i, name in enumerate(node.input):
             consumers.setdefault(name, []).append((node.op_type, i))
+    _see_through_weight_concats(graph, consumers)
     graph_inputs = {i.name for i in graph.input}  # an initializer a caller may override stays as it is
     keep, dequant, quantized, kept_float = [], [], [], []
     for init in graph.initializer:
@@ -304,6 +305,23 @@ def _int8_graph(graph: Any, per_row: bool, min_elements: int) -> tuple[list[dict
                           "used_by": sorted({op for op, _ in used_by}), "graph": graph.name})
     _replace(graph, keep, dequant + list(graph.node))
     return quantized, kept_float
+
+
+def _see_through_weight_concats(graph: Any, consumers: dict[str, list[tuple[str, int]]]) -> None:
+    """A weight stacked by a row ``Concat`` into a ``MatMul`` right operand counts as that operand.
+
+    The lowered LSTM/RNN step multiplies ``[x_t, h]`` by ``Concat(W^T, R^T)``
+    (rnnzoo.exporting.scan_cells): ``W^T`` and ``R^T`` then get per-column
+    scales, the fused node's per-gate-row scales, as if each were multiplied alone.
+    """
+    from rnnzoo.exporting.graph import attribute
+
+    for node in all_nodes(graph):
+        if node.op_type != "Concat" or attribute(node, "axis", None) != 0:
+            continue
+        if consumers.get(node.output[0]) and all(c == ("MatMul", 1) for c in consumers[node.output[0]]):
+            for name in node.input:
+                consumers[name] = [("MatMul", 1) if c[0] == "Concat" else c for c in consumers.get(name, [])]
 
 
 def _replace(graph: Any, initializers: list[Any], nodes: list[Any]) -> None:
