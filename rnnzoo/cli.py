@@ -314,7 +314,7 @@ def _conflict(a: str, b: str) -> Any:
 @click.option("--out", type=click.Path(file_okay=False), help="Folder for trials.csv, tuning.png, best/, export/ "
                                                               "[runs/tune/MODEL].")
 @click.option("--epochs", type=int, help="Epoch budget of every trial [the model's own].")
-@click.option("--metric", help="Validation metric to optimize [val_accuracy; val_rmse for regression].")
+@click.option("--metric", help="Validation metric to optimize [val_loss; val_rmse for regression].")
 @click.option("--pruner", type=click.Choice(["median", "hyperband", "none"]), default="median", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-export", is_flag=True, help="Keep the best checkpoint without exporting it.")
@@ -336,15 +336,16 @@ def tune(model: str, data: str | None, test_data: str | None, epochs: int | None
     extra: dict[str, Any] = {"epochs": epochs} if epochs is not None else {}
     result = run(model, dataset, test_data=test_data, export=not no_export, **opts, **extra)
     if as_json:
-        keep = ("study", "storage", "metric", "best_value", "best_params", "best_trial", "checkpoint", "export",
-                "test_metrics", "seconds")
+        keep = ("study", "storage", "metric", "best_value", "best_params", "best_trial", "best_metrics", "checkpoint",
+                "export", "test_metrics", "seconds")
         click.echo(json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in vars(result).items()
                                if k in keep}, indent=2))
         return
     states = [r["state"] for r in result.trials]
     click.echo(f"study {result.study}: {len(states)} trials ({states.count('complete')} complete, "
                f"{states.count('pruned')} pruned, {states.count('fail')} failed) in {result.seconds:.0f}s")
-    click.echo(f"best trial {result.best_trial}: {result.metric}={result.best_value:.4g} {result.best_params}")
+    chosen = "  ".join(f"{k}={v:.4g}" for k, v in result.best_metrics.items())
+    click.echo(f"best trial {result.best_trial} (by {result.metric}): {chosen} {result.best_params}")
     if result.test_metrics is not None:
         held_out = "  ".join(f"{k}={v:.4g}" for k, v in result.test_metrics.items())
         click.echo(f"test (best configuration only, not used for selection): {held_out}")

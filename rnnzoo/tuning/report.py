@@ -27,6 +27,7 @@ def trial_rows(study: Any) -> list[dict[str, Any]]:
         rows.append({"number": t.number, "state": t.state.name.lower(), "value": t.value,
                      "seconds": None if seconds is None else round(seconds, 2),
                      "epochs_run": t.user_attrs.get("epochs_run", len(t.intermediate_values) or None),
+                     **{k: v for k, v in t.user_attrs.items() if k.startswith("val_")},
                      **{f"param_{k}": v for k, v in t.params.items()}, "error": t.user_attrs.get("error", "")})
     return rows
 

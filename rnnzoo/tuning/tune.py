@@ -33,7 +33,10 @@ PRUNERS = ("median", "hyperband", "none")
 
 @dataclass
 class TuneResult:
-    """What a search found; ``test_metrics`` are the best configuration's only (None without a test split)."""
+    """What a search found; ``test_metrics`` are the best configuration's only (None without a test split).
+
+    ``best_metrics``: every validation metric of the best trial (``best_value`` is its ``metric``).
+    """
 
     study: str
     storage: str
@@ -41,6 +44,7 @@ class TuneResult:
     best_value: float
     best_params: dict[str, Any]
     best_trial: int
+    best_metrics: dict[str, float]
     trials: list[dict[str, Any]]
     folder: Path
     checkpoint: Path | None
@@ -200,7 +204,8 @@ def _finish(plan: _Plan, ds: SequenceDataset, folder: Path, export: bool, quiet:
                                          f"(see {folder / 'trials.csv'})") from None
     checkpoint, exported, test = _keep_best(plan.objective, best.params, ds, folder, export, quiet)
     result = TuneResult(plan.study, plan.storage, metric, float(best.value or 0.0), dict(best.params), best.number,
-                        rows, folder, checkpoint, exported, test, round(seconds, 2))
+                        {k: v for k, v in best.user_attrs.items() if k.startswith("val_")}, rows, folder,
+                        checkpoint, exported, test, round(seconds, 2))
     summary = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(result).items() if k != "trials"}
     atomic_write(folder / "tune.json", lambda p: p.write_text(json.dumps(summary, indent=1), encoding="utf-8"))
     return result
