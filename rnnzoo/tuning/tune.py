@@ -70,15 +70,17 @@ class _Plan:
 def tune(model: str, data: str | Path | SequenceDataset, *, test_data: str | Path | SequenceDataset | None = None,
          trials: int = 20, jobs: int = 1, storage: str | None = None, study: str | None = None,
          out: str | Path | None = None, seed: int = 0, space: Mapping[str, SearchParam] | None = None,
-         metric: str | None = None, pruner: str = "median", export: bool = True, quiet: bool = False,
-         **config: Any) -> TuneResult:
+         metric: str | None = None, pruner: str = "median", export: bool = True, keep_best: bool = True,
+         quiet: bool = False, **config: Any) -> TuneResult:
     """Search ``model``'s search space on ``data`` with ``trials`` trials in total, ``jobs`` processes here.
 
     ``storage``: a journal file path (default ``OUT/study.journal``) or an RDB
     URL; several commands on several machines given the same ``storage`` and
     ``study`` share one study, and re-running resumes it (finished trials are
     kept, the budget is topped up to ``trials``). ``config``: fixed trainer
-    settings (e.g. ``epochs``) under the searched ones.
+    settings (e.g. ``epochs``) under the searched ones. ``keep_best=False``
+    only searches (no retraining, no export: for callers with their own
+    pipeline, such as ``rnnzoo zoo --tune``).
     """
     _require_optuna()
     import optuna
@@ -107,7 +109,7 @@ def tune(model: str, data: str | Path | SequenceDataset, *, test_data: str | Pat
     handle = load_or_create(storage, name, direction(metric))
     top_up(storage, handle, trials)
     _run_workers(plan, jobs)
-    return _finish(plan, ds, folder, export, quiet, time.perf_counter() - start)
+    return _finish(plan, ds, folder, export, keep_best, quiet, time.perf_counter() - start)
 
 
 def _require_optuna() -> None:
@@ -185,7 +187,8 @@ def _log_trial(trial: Any) -> None:
     print(f"trial {trial.number}: {trial.state.name.lower()}{value} {trial.params}", file=sys.stderr, flush=True)
 
 
-def _finish(plan: _Plan, ds: SequenceDataset, folder: Path, export: bool, quiet: bool, seconds: float) -> TuneResult:
+def _finish(plan: _Plan, ds: SequenceDataset, folder: Path, export: bool, keep_best: bool, quiet: bool,
+            seconds: float) -> TuneResult:
     import optuna
 
     from rnnzoo.tuning.report import importances, plot_study, trial_rows, write_trials_csv
@@ -202,7 +205,8 @@ def _finish(plan: _Plan, ds: SequenceDataset, folder: Path, export: bool, quiet:
         errors = sorted({r["error"] for r in rows if r["error"]})
         raise InvalidHyperparameterError(f"study {plan.study}: no trial completed; errors: {errors or 'none'} "
                                          f"(see {folder / 'trials.csv'})") from None
-    checkpoint, exported, test = _keep_best(plan.objective, best.params, ds, folder, export, quiet)
+    checkpoint, exported, test = _keep_best(plan.objective, best.params, ds, folder, export, quiet) if keep_best \
+        else (None, None, None)
     result = TuneResult(plan.study, plan.storage, metric, float(best.value or 0.0), dict(best.params), best.number,
                         {k: v for k, v in best.user_attrs.items() if k.startswith("val_")}, rows, folder,
                         checkpoint, exported, test, round(seconds, 2))
