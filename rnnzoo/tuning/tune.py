@@ -234,3 +234,18 @@ def _keep_best(objective: Objective, params: Mapping[str, Any], ds: SequenceData
 
         exported = export_run(result, folder / "export", data=result.splits.val).folder
     return result.checkpoint, exported, result.test_metrics
+
+
+def tuned_settings(model: str, data: str | Path | SequenceDataset, *, trials: int, out: str | Path,
+                   test_data: str | Path | SequenceDataset | None = None, seed: int = 0,
+                   **config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A search-only study in ``out``: (the best parameters, the ``train()`` keywords that apply them).
+
+    ``({}, {})`` when the model declares no search space, so a caller running
+    many models (``rnnzoo zoo --tune``) trains those with their defaults.
+    """
+    if get_spec(model).search_space is None:
+        return {}, {}
+    result = tune(model, data, test_data=test_data, trials=trials, out=out, seed=seed, keep_best=False, quiet=True,
+                  **config)
+    return result.best_params, run_config(model, result.best_params, {})
