@@ -107,3 +107,14 @@ def test_card_states_the_oldest_onnxruntime_and_verify_refuses_an_older_one(expo
     assert res.exit_code == 1
     assert "onnxruntime 1.23.2 is older than 1.24.1" in res.output and "pip install 'onnxruntime>=1.24.1'" in res.output
     assert f"{exports / 'gru_classifier'}: ok" in res.output
+
+
+def test_the_zoo_writes_the_xml_beside_its_report(exports) -> None:
+    from rnnzoo.zoo.run import ZooRow, write_report
+
+    write_report(exports, [ZooRow("gru_classifier", "classification", passed=True),
+                           ZooRow("lstm_classifier", "classification", error="ValueError: boom")])
+    xml = ET.parse(exports / "junit.xml").getroot()
+    assert (exports / "REPORT.md").is_file() and xml.get("name") == "rnnzoo zoo"
+    assert [s.get("name") for s in xml.iter("testsuite")] == [str(exports / "gru_classifier"),
+                                                              str(exports / "lstm_classifier")]
