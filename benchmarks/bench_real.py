@@ -118,7 +118,7 @@ def run_all(runs: list[tuple[str, str, int]], jobs: int) -> tuple[list[dict[str,
                 m, d, s = futures[fut]
                 row = {"model": m, "dataset": d, "seed": s, "error": f"{type(exc).__name__}: {exc}"}
             rows.append(row)
-            what = row.get("accuracy", row.get("rmse")) if "error" not in row else row["error"]
+            what = row["error"] if "error" in row else row["accuracy"] if row["accuracy"] is not None else row["rmse"]
             print(f"[{done}/{len(runs)}] {row['model']} {row['dataset']} seed {row['seed']}: {what} "
                   f"({row.get('seconds', '-')} s)", file=sys.stderr, flush=True)
     return rows, time.perf_counter() - start
