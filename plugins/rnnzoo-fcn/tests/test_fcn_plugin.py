@@ -1,4 +1,9 @@
-"""The plugin's own CI: rnnzoo's conformance kit, exactness on ragged batches, and parity on every runtime."""
+"""The plugin's own CI: rnnzoo's conformance kit, exactness on ragged batches, and parity on every runtime.
+
+The kit runs here on one model per family (a classifier and a regressor of a
+family share every layer but the head's width); rnnzoo's own
+tests/test_conformance.py runs it on all six whenever the plugin is installed.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ def test_registered_through_the_entry_point() -> None:
     assert all(rnnzoo.get_spec(m).search_space for m in MODELS)
 
 
-@parametrize_with_checks(MODELS)
+@parametrize_with_checks(["lstm_fcn_classifier", "gru_fcn_regressor", "mlstm_fcn_classifier"])
 def test_conformance(model_name, check) -> None:
     check(model_name)
 
@@ -50,7 +55,7 @@ def test_batch_norm_training_statistics_ignore_padding() -> None:
     torch.testing.assert_close(stats[0], stats[1], atol=1e-6, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["lstm_fcn_classifier", "mlstm_fcn_regressor"])
+@pytest.mark.parametrize("name", ["mlstm_fcn_classifier"])  # every layer kind: LSTM, masked conv/BN/SE/pooling
 def test_parity_on_every_installed_runtime(tmp_path: Path, name: str) -> None:
     """onnxruntime and onnx.reference (parity), then every installed runtime: OpenVINO, tract, web, node."""
     torch.manual_seed(0)
