@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from rnnzoo.core.specs import TASKS
-from rnnzoo.errors import ParityError, RnnzooError
+from rnnzoo.errors import ExportError, ParityError, RnnzooError
 
 
 class _LazyChoice(click.Choice[str]):
@@ -428,6 +428,8 @@ def verify(folders: tuple[str, ...], no_parity: bool, runtimes: str | None, as_j
                          thresholds=thresholds)
     if junit_xml:
         write_junit(junit_xml, reports)
+    elif len(reports) == 1 and "error" in reports[0]:  # one folder that is no export: a usage error, as elsewhere
+        raise ExportError(reports[0]["error"])
     passed = all(r["passed"] for r in reports)
     if as_json:
         doc = reports[0] if len(reports) == 1 else {"passed": passed, "exports": reports}

@@ -311,7 +311,8 @@ def test_web_and_node_say_how_to_install(monkeypatch: pytest.MonkeyPatch, tmp_pa
 
 def test_a_runtime_that_is_not_a_gate_is_measured_never_judged(fake_dist, exports: dict[str, Path]) -> None:
     """OpenVINO's defaults (bf16 on AMX CPUs) are off by design: shown to users, never a failed verify."""
-    src = _plugin("acme_lossy", offset=0.5).replace("available=lambda: REASON)", "available=lambda: REASON, gate=False)")
+    src = _plugin("acme_lossy", offset=0.5).replace("available=lambda: REASON)",
+                                                   "available=lambda: REASON, gate=False)")
     fake_dist("acme-lossy", "acme_lossy_plugin", src)
     plugins.reload()
     assert "acme_lossy" not in [r["runtime"] for r in rnnzoo.verify(exports["lstm"], parity=False,
