@@ -557,10 +557,13 @@ def bench(pattern: str, exports: str, threads: int, repeats: int, out: str | Non
 @click.option("--task", type=click.Choice(TASKS), help="With --data: the task of a .npz/.csv file.")
 @click.option("--fail-at-chance", is_flag=True,
               help="Exit 1 also when a model is at chance level (classifier) or no better than the mean (regressor).")
+@click.option("--tune", type=click.IntRange(min=1), metavar="N",
+              help="With --data: each model first searches its hyperparameters with N trials (as rnnzoo tune; "
+                   "study in OUT/tuning/MODEL), then trains the chosen configuration for the leaderboard.")
 @click.option("--quiet", is_flag=True)
 @_friendly
 def zoo(pattern: str, out: str, epochs: int | None, seed: int, jobs: int, threads: int, data: str | None,
-        test_data: str | None, task: str | None, fail_at_chance: bool, quiet: bool) -> None:
+        test_data: str | None, task: str | None, fail_at_chance: bool, quiet: bool, tune: int | None = None) -> None:
     """The main job: train, export and verify every model matching PATTERN; write OUT/REPORT.md.
 
     With --data, every matching model whose task fits the data trains on it, and the
@@ -570,7 +573,7 @@ def zoo(pattern: str, out: str, epochs: int | None, seed: int, jobs: int, thread
     from rnnzoo.zoo.run import run_zoo
 
     rows = run_zoo(pattern, out, epochs=epochs, quiet=quiet, seed=seed, jobs=jobs, threads=threads, data=data,
-                   test_data=test_data, task=task)
+                   test_data=test_data, task=task, tune=tune)
     width = max([18, *(len(r.model) for r in rows)])
     for r in rows:
         verdict = r.chance["label"].upper() if r.chance else ""

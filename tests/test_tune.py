@@ -175,3 +175,29 @@ def test_tune_beats_the_default_configuration_and_keeps_the_best_as_a_normal_exp
     card = rnnzoo.verify(result.export, parity=True)
     assert card["passed"], card["problems"]
     assert rnnzoo.load_checkpoint(result.checkpoint).meta.hparams["bidirectional"] is True
+
+
+# ---------------------------------------------------------------- the zoo
+
+
+def test_zoo_searches_each_model_before_its_leaderboard(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from rnnzoo.cli import main
+    from rnnzoo.zoo.run import run_zoo
+
+    ds = _first_step_data(n=96, t=10)
+    data = tmp_path / "first.npz"
+    np.savez(data, X=ds.x, lengths=ds.lengths, y=ds.y)
+    out = tmp_path / "zoo"
+    res = CliRunner().invoke(main, ["zoo", "gru_classifier", "--data", str(data), "--task", "classification",
+                                    "--tune", "2", "--epochs", "2", "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    [row] = json.loads((out / "index.json").read_text())["models"]
+    trials = (out / "tuning" / "gru_classifier" / "trials.csv").read_text().splitlines()
+    assert len(trials) == 3 and set(row["tuned"]) == set(rnnzoo.get_spec("gru_classifier").search_space or {})
+    assert not (out / "tuning" / "gru_classifier" / "best").exists()  # the zoo trains the chosen config itself
+    with pytest.raises(InvalidHyperparameterError, match="--data"):
+        run_zoo("gru_classifier", tmp_path / "nodata", tune=2)

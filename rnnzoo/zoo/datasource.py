@@ -37,6 +37,7 @@ class ZooData:
     test: str | None = None
     samples: int = 0
     test_samples: int = 0  # of ``samples``: the test part (--test file, standard split or _TEST.ts pair)
+    tune_trials: int = 0  # zoo --tune: each model's search on this data before its run (0: none)
 
     def describe(self) -> str:
         kind = f"{self.task}{', per-step targets' if self.per_step else ''}"

@@ -15,7 +15,7 @@ import platform
 import time
 import traceback
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +57,14 @@ class ZooRow:
     contract: dict[str, str] = field(default_factory=dict)  # the contract checks run before training
     runtimes: list[dict[str, Any]] = field(default_factory=list, repr=False)  # the card's runtime matrix rows
     history: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    tuned: dict[str, Any] | None = None  # zoo --tune: the configuration the model's search chose
 
 
 def run_zoo(
     pattern: str | list[str] = "*", out: str | Path = "exports", epochs: int | None = None,
     quiet: bool = False, seed: int = 0, jobs: int = 1, threads: int = 1,
     data: str | Path | None = None, test_data: str | Path | None = None, task: str | None = None,
+    tune: int | None = None,
 ) -> list[ZooRow]:
     """Train → export → verify each model matching ``pattern``; write REPORT.md and index.json.
 
@@ -75,6 +77,8 @@ def run_zoo(
     spec's ``default_dataset``, or the built-in one for its task.
 
     ``epochs`` overrides every model's epoch budget (None keeps each model's own).
+    ``tune`` (with ``data``): each model first searches its ``search_space`` with that many trials
+    (:mod:`rnnzoo.tuning`, on the training part, study in ``OUT/tuning/MODEL``), then trains its choice.
     ``jobs`` > 1 runs that many models at once in worker processes (keep
     ``jobs * threads`` at or below the CPU count). Rows come back in registry
     order whatever finishes first. ``threads`` is the torch thread count every
@@ -97,6 +101,7 @@ def run_zoo(
     if not names:
         raise UnknownModelError(_no_match(pattern))
     zoo_data, skipped = _user_data(names, data, test_data, task)
+    zoo_data = _with_tuning(zoo_data, tune) if tune is not None else zoo_data
     if zoo_data is not None:
         names = [n for n in names if n not in skipped]
     with exclusive(out / ".zoo.lock", f"zoo folder {out}"):
@@ -136,6 +141,13 @@ def _run_all(names: list[str], out: Path, epochs: int | None, quiet: bool, seed:
         bar.close()
     write_report(out, rows, data, skipped)
     return rows
+
+
+def _with_tuning(data: ZooData | None, trials: int) -> ZooData:
+    _check_positive_int("tune", trials)
+    if data is None:
+        raise InvalidHyperparameterError("tune= searches each model on the user's data: pass data= (--data) too")
+    return replace(data, tune_trials=trials)
 
 
 def _check_positive_int(name: str, value: object, allow_none: bool = False) -> None:
@@ -273,7 +285,7 @@ def _train_export_verify(name: str, out: Path, epochs: int | None, seed: int, da
         row.contract = contract.outcomes
         if contract.failed:  # wrong on ragged batches, or the wrong shape: training it would certify it
             return _record_error(row, out, contract.error(name), contract.detail())
-        result = _train(row, epochs, seed, data)
+        result = _train(row, epochs, seed, data, out)
         row.params = sum(p.numel() for p in result.model.parameters())
         start = time.perf_counter()
         exp = export(result, out / name, data=result.splits.val)
@@ -287,7 +299,7 @@ def _train_export_verify(name: str, out: Path, epochs: int | None, seed: int, da
     return row
 
 
-def _train(row: ZooRow, epochs: int | None, seed: int, data: ZooData | None) -> Any:
+def _train(row: ZooRow, epochs: int | None, seed: int, data: ZooData | None, out: Path | None = None) -> Any:
     """Train the row's model on the user's data or its default dataset; fill the row's metrics and verdict."""
     from rnnzoo.training.trainer import train
     from rnnzoo.zoo.chance import judge_result
@@ -296,6 +308,12 @@ def _train(row: ZooRow, epochs: int | None, seed: int, data: ZooData | None) -> 
     extra: dict[str, Any] = {"epochs": epochs} if epochs is not None else {}
     if data is not None and data.test is not None:
         extra["test_data"] = data.test
+    if data is not None and data.tune_trials and out is not None:
+        from rnnzoo.tuning.tune import tuned_settings
+
+        row.tuned, found = tuned_settings(row.model, data.source, trials=data.tune_trials, seed=seed,
+                                          out=out / "tuning" / row.model, **extra)
+        extra.update(found)
     start = time.perf_counter()
     result = train(row.model, data.source if data is not None else default_dataset(spec), quiet=True, seed=seed,
                    **extra)
