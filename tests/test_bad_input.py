@@ -108,9 +108,9 @@ def test_a_failed_run_writes_nothing(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def stopped_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, rnnzoo.TrainResult]:
-    """A run that early-stopped (patience 1, lr high enough to overshoot)."""
+    """A run that early-stopped (patience 1, lr high enough to overshoot; 40 validation samples, enough to steer)."""
     out = tmp_path_factory.mktemp("stopped")
-    result = rnnzoo.train("gru_regressor", next_value(n=60, max_len=12), epochs=40, lr=0.2, patience=1,
+    result = rnnzoo.train("gru_regressor", next_value(n=200, max_len=12), epochs=40, lr=0.2, patience=1,
                           quiet=True, out_dir=str(out))
     assert len(result.history) < 40
     return out, result
@@ -120,7 +120,7 @@ def test_resuming_an_early_stopped_run_trains_nothing_more(stopped_run, tmp_path
     out, result = stopped_run
     copy = tmp_path / "run"
     shutil.copytree(out, copy)
-    again = rnnzoo.train("gru_regressor", next_value(n=60, max_len=12), epochs=40, lr=0.2, patience=1,
+    again = rnnzoo.train("gru_regressor", next_value(n=200, max_len=12), epochs=40, lr=0.2, patience=1,
                          quiet=True, out_dir=str(copy), resume=True)
     assert len(again.history) == len(result.history)
     assert again.metrics["val_loss"] == pytest.approx(result.metrics["val_loss"])
@@ -135,7 +135,7 @@ def test_resuming_with_other_settings_is_refused(stopped_run, tmp_path: Path, ch
     out, _ = stopped_run
     copy = tmp_path / "run"
     shutil.copytree(out, copy)
-    data = next_value(n=60, max_len=12)
+    data = next_value(n=200, max_len=12)
     if change.pop("data", None):
         data.name = "other"
     settings = {"epochs": 40, "lr": 0.2, "patience": 1, **change}

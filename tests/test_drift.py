@@ -103,4 +103,4 @@ def test_a_folder_that_is_no_baseline_says_how_to_make_one(zoo, tmp_path) -> Non
     (tmp_path / "empty").mkdir()
     res = CliRunner().invoke(main, ["verify", str(zoo["gru_classifier"]), "--no-parity", "--baseline",
                                     str(tmp_path / "empty")])
-    assert res.exit_code == 1 and "--save-baseline" in res.output, res.output
+    assert res.exit_code == 2 and "--save-baseline" in res.output, res.output  # a usage error, one line

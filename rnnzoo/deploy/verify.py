@@ -24,13 +24,16 @@ def check_onnx(path: Path) -> None:
     import onnx
 
     try:
-        onnx.checker.check_model(str(path), full_check=True)
         proto = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # onnx raises ValidationError, DecodeError, ...
+    except Exception as exc:  # DecodeError, ...
         raise ExportError(f"{path} fails onnx.checker ({exc}); re-export the model") from exc
-    if _has_external_data(proto.graph):
+    if _has_external_data(proto.graph):  # first: the checker cannot infer shapes through such tensors
         raise ExportError(f"{path} reads weights from external data files, which its card's hashes do not cover; "
                           "rnnzoo never writes them: re-export the model")
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except Exception as exc:  # onnx raises ValidationError, InferenceError, ...
+        raise ExportError(f"{path} fails onnx.checker ({exc}); re-export the model") from exc
 
 
 def _has_external_data(graph: Any) -> bool:
