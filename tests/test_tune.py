@@ -157,6 +157,24 @@ def test_a_killed_workers_trial_is_replaced_when_the_study_resumes(tmp_path: Pat
     assert states == ["FAIL", "WAITING", "WAITING"]
 
 
+def test_a_trial_being_claimed_is_not_taken_for_a_dead_workers(tmp_path: Path) -> None:
+    """A coordinator topping up while another worker is mid-claim (state RUNNING, attributes not yet written)."""
+    import socket
+
+    from optuna.trial import TrialState
+
+    from rnnzoo.tuning.study import fail_dead_workers, load_or_create, top_up
+
+    storage = str(tmp_path / "study.journal")
+    study = load_or_create(storage, "claiming", "maximize")
+    top_up(storage, study, 1)
+    waiting = study.get_trials(deepcopy=False)[0]
+    study._storage.set_trial_state_values(waiting._trial_id, state=TrialState.RUNNING)
+    study._storage.set_trial_user_attr(waiting._trial_id, "rnnzoo_host", socket.gethostname())  # no pid yet
+    assert fail_dead_workers(study) == []
+    assert top_up(storage, study, 1) == 0 and study.get_trials()[0].state == TrialState.RUNNING
+
+
 # ---------------------------------------------------------------- outcome
 
 

@@ -55,7 +55,10 @@ def fail_dead_workers(study: Any) -> list[int]:
 
     host, failed = socket.gethostname(), []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if t.user_attrs.get(HOST_ATTR) == host and not _alive(int(t.user_attrs.get(PID_ATTR, -1))):
+        # claim() writes the pid before the host: a trial claimed a moment ago, whose attributes are still
+        # being written, must not look like one whose worker died (that race failed live trials)
+        pid = t.user_attrs.get(PID_ATTR)
+        if t.user_attrs.get(HOST_ATTR) == host and pid is not None and not _alive(int(pid)):
             study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
             failed.append(t.number)
     return failed
@@ -87,8 +90,8 @@ def claim(study: Any) -> Any:
         except UpdateFinishedTrialError:
             continue
         trial = optuna.Trial(study, t._trial_id)
+        trial.set_user_attr(PID_ATTR, os.getpid())  # before the host: see fail_dead_workers
         trial.set_user_attr(HOST_ATTR, socket.gethostname())
-        trial.set_user_attr(PID_ATTR, os.getpid())
         return trial
     return None
 
