@@ -28,7 +28,6 @@ import fnmatch
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -43,14 +42,10 @@ SUITE_LIMIT_S = 30 * 60
 
 
 def cpu_name() -> str:
-    """The CPU model, from /proc/cpuinfo where there is one."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    """The CPU model: one home for it, rnnzoo.zoo.machine (every benchmark names its CPU the same way)."""
+    from rnnzoo.zoo.machine import cpu_model
+
+    return cpu_model()
 
 
 def one_run(model: str, dataset: str, seed: int) -> dict[str, Any]:

@@ -14,7 +14,6 @@ Usage (needs `make setup`, which installs the litert extra):
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import tempfile
 import time
@@ -38,13 +37,10 @@ QUICK = [("rnn_classifier", {}, (1, 32)), ("lstm_classifier", {}, (1, 32)), ("gr
 
 
 def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+    """The CPU model: one home for it, rnnzoo.zoo.machine (every benchmark names its CPU the same way)."""
+    from rnnzoo.zoo.machine import cpu_model
+
+    return cpu_model()
 
 
 def latency_ms(run_litert, session, x: np.ndarray, lengths: np.ndarray, repeats: int = 30) -> tuple[float, float]:
