@@ -39,15 +39,55 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
 ALPHA = 0.01  # one-sided significance level of both tests
 
 
+class _Verdict:
+    """What both tests share: when ``n`` samples can decide at all, the verdict, and its words.
+
+    A subclass gives its fields, the success rate under "no better than the
+    baseline" (``_null_rate``), its two verdict phrases and its ``numbers``.
+    """
+
+    n: int
+    p_value: float
+    WORDS: ClassVar[tuple[str, str]]  # (no better than the baseline, better)
+
+    def _null_rate(self) -> float:
+        raise NotImplementedError
+
+    @property
+    def numbers(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def decidable(self) -> bool:
+        """False when even a perfect score on this few samples could be luck."""
+        return self._null_rate() ** self.n < ALPHA
+
+    @property
+    def at_chance(self) -> bool:
+        """Not distinguishable from the baseline (``p >= ALPHA``), on enough samples to tell."""
+        return self.decidable and self.p_value >= ALPHA
+
+    @property
+    def label(self) -> str:
+        if not self.decidable:
+            return "too few samples to tell"
+        return self.WORDS[0] if self.at_chance else self.WORDS[1]
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(cast(Any, self))  # every subclass is a dataclass
+        return {**data, "label": self.label, "at_chance": self.at_chance,
+                "numbers": self.numbers, "alpha": ALPHA}
+
+
 @dataclass(frozen=True)
-class ChanceVerdict:
+class ChanceVerdict(_Verdict):
     """A classifier's accuracy on ``n`` samples against the majority-class rate, and what it means."""
 
     accuracy: float
@@ -55,23 +95,10 @@ class ChanceVerdict:
     n: int
     p_value: float
     split: str = ""  # which split was judged ("test" or "val"), for the report
+    WORDS: ClassVar[tuple[str, str]] = ("at chance", "above chance")
 
-    @property
-    def decidable(self) -> bool:
-        """False when even a perfect score on this few samples could be luck."""
-        return self.majority_rate ** self.n < ALPHA
-
-    @property
-    def at_chance(self) -> bool:
-        """Not distinguishable from always answering the majority class (``p >= ALPHA``), on enough samples."""
-        return self.decidable and self.p_value >= ALPHA
-
-    @property
-    def label(self) -> str:
-        """``above chance`` / ``at chance`` / ``too few samples to tell``."""
-        if not self.decidable:
-            return "too few samples to tell"
-        return "at chance" if self.at_chance else "above chance"
+    def _null_rate(self) -> float:
+        return self.majority_rate
 
     @property
     def numbers(self) -> str:
@@ -84,13 +111,9 @@ class ChanceVerdict:
         return (f"{self.label}: {where}accuracy {self.accuracy:.3f} vs majority-class rate {self.majority_rate:.3f} "
                 f"on {self.n} samples (binomial p={self.p_value:.2g}, above chance needs p<{ALPHA:g})")
 
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "label": self.label, "at_chance": self.at_chance, "numbers": self.numbers,
-                "alpha": ALPHA}
-
 
 @dataclass(frozen=True)
-class BaselineVerdict:
+class BaselineVerdict(_Verdict):
     """A regressor against always predicting the training mean, sample by sample, and what it means."""
 
     rmse: float
@@ -99,21 +122,10 @@ class BaselineVerdict:
     wins: int  # samples where the model's squared error is below the baseline's
     p_value: float
     split: str = ""
+    WORDS: ClassVar[tuple[str, str]] = ("no better than the mean", "beats the mean")
 
-    @property
-    def decidable(self) -> bool:
-        return 0.5 ** self.n < ALPHA
-
-    @property
-    def at_chance(self) -> bool:
-        """No better than the mean (sign test ``p >= ALPHA``), on enough samples."""
-        return self.decidable and self.p_value >= ALPHA
-
-    @property
-    def label(self) -> str:
-        if not self.decidable:
-            return "too few samples to tell"
-        return "no better than the mean" if self.at_chance else "beats the mean"
+    def _null_rate(self) -> float:
+        return 0.5
 
     @property
     def numbers(self) -> str:
@@ -123,10 +135,6 @@ class BaselineVerdict:
     def describe(self) -> str:
         return (f"{self.label}: {self.numbers} (sign test against always predicting the training mean, "
                 f"beating it needs p<{ALPHA:g})")
-
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "label": self.label, "at_chance": self.at_chance, "numbers": self.numbers,
-                "alpha": ALPHA}
 
 
 def chance_verdict(accuracy: float, labels: Sequence[int] | np.ndarray, split: str = "") -> ChanceVerdict:
