@@ -148,7 +148,7 @@ def plugins(as_json: bool, check: bool) -> None:
         _emit(rows, True, [])
     else:
         for r in rows:
-            what = ", ".join(r["models"] + r["datasets"]) or "-"
+            what = ", ".join(r["models"] + r["datasets"] + r.get("runtimes", [])) or "-"
             click.echo(f"{r['distribution']} {r['version']} [{r['name']}] {r['status']}: {what}")
             for err in r["errors"]:
                 click.echo(f"    ! {err}")

@@ -355,3 +355,9 @@ def test_reference_checks_sequences_longer_than_64_steps(tmp_path: Path) -> None
     assert row.loads and row.passed and row.error is None
     report = rnnzoo.verify(exp.folder, parity=False, runtimes="reference")
     assert report["passed"] and report["runtimes"][0]["passed"]
+
+
+def test_rnnzoo_plugins_lists_what_a_runtime_plugin_registered() -> None:
+    res = CliRunner().invoke(main, ["plugins"])
+    line = next(ln for ln in res.output.splitlines() if "[builtin_runtimes]" in ln)
+    assert res.exit_code == 0 and "onnxruntime" in line and "tract" in line, res.output
