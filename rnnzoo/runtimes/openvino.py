@@ -34,6 +34,7 @@ def _loader(config: dict[str, Any]) -> Any:
 
 
 load_graph = _loader(EXACT_CONFIG)
+_default_graph = _loader({})
 
 SPEC = RuntimeSpec(
     name="openvino",
@@ -47,8 +48,8 @@ SPEC = RuntimeSpec(
 DEFAULT_SPEC = RuntimeSpec(
     name="openvino_default",
     description="Intel OpenVINO on CPU with its default settings: what a user who sets nothing gets",
-    load=plain(_loader({})),
-    load_graph=_loader({}),
+    load=plain(_default_graph),
+    load_graph=_default_graph,
     version=distribution_version("openvino", "openvino"),
     available=availability("openvino", "openvino"),
     gate=False,

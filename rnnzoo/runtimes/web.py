@@ -190,11 +190,13 @@ def _graph_loader(runtime: str, backend: str) -> Callable[[Path, int | None], Gr
     return load_graph
 
 
+_WASM_GRAPH, _NODE_GRAPH = _graph_loader("web", "wasm"), _graph_loader("node", "node")
+
 WEB = RuntimeSpec(
     name="web",
     description="onnxruntime-web (WebAssembly, one thread) in Node.js: what a browser runs",
-    load=plain(_graph_loader("web", "wasm")),
-    load_graph=_graph_loader("web", "wasm"),
+    load=plain(_WASM_GRAPH),
+    load_graph=_WASM_GRAPH,
     version=_version("onnxruntime-web"),
     available=_availability("onnxruntime-web"),
     limitations="needs Node.js and `make node-runtimes`; single-threaded wasm (threads is ignored)",
@@ -203,8 +205,8 @@ WEB = RuntimeSpec(
 NODE = RuntimeSpec(
     name="node",
     description="onnxruntime-node (native CPU) in Node.js",
-    load=plain(_graph_loader("node", "node")),
-    load_graph=_graph_loader("node", "node"),
+    load=plain(_NODE_GRAPH),
+    load_graph=_NODE_GRAPH,
     version=_version("onnxruntime-node"),
     available=_availability("onnxruntime-node"),
     limitations="needs Node.js and `make node-runtimes`",
