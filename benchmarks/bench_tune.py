@@ -8,7 +8,7 @@ Per (dataset, model): the model's defaults (``rnnzoo.train``, one run), then
 ``rnnzoo.tune`` with ``--trials`` trials (selection on validation only; the
 best configuration retrained and measured once on the standard test split).
 Each row prints both test accuracies beside FCN's published accuracy
-(Fawaz et al. 2019, from ``real_references.json``), whether it is met, and
+(Fawaz et al. 2019, from ``rnnzoo/zoo/real_references.json``), whether it is met, and
 the wall time. ``--workers`` times the same study with one and with two
 worker processes (``--jobs``) and prints the ratio: two workers split the
 trials, so on two idle cores the ratio approaches 2 minus the start-up of a
@@ -18,15 +18,12 @@ worker process (torch import) and the final retraining, which one process does.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-REFERENCES = Path(__file__).with_name("real_references.json")
 
 
 def header() -> str:
@@ -37,7 +34,9 @@ def header() -> str:
 
 
 def fcn_reference(dataset: str) -> float | None:
-    refs = json.loads(REFERENCES.read_text())
+    from rnnzoo.zoo.benchmark import load_references  # the one copy of the published results
+
+    refs = load_references()
     return (refs.get("classification", refs).get(dataset) or {}).get("fcn")
 
 

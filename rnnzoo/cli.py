@@ -588,6 +588,37 @@ def zoo(pattern: str, out: str, epochs: int | None, seed: int, jobs: int, thread
         sys.exit(1)
 
 
+@main.command()
+@click.option("--models", metavar="PATTERN[,PATTERN]", help="Models to train (shell wildcards) [every registered one].")
+@click.option("--datasets", metavar="PATTERN[,PATTERN]",
+              help="Offline real sets (see `rnnzoo datasets`; shell wildcards) [every one].")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Runs per (model, dataset), seeds 0..N-1.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs at once, each in its own worker process on one torch thread.")
+@click.option("--epochs", type=click.IntRange(min=1),
+              help="Override every run's epoch budget (smoke runs; the table then says it is not the defaults).")
+@click.option("--out", default="runs/benchmark.json", show_default=True, type=click.Path(dir_okay=False),
+              help="Results as JSON, and the table as Markdown beside it (same name, .md).")
+@click.option("--quiet", is_flag=True, help="No machine record or per-run lines on stderr.")
+@_friendly
+def benchmark(models: str | None, datasets: str | None, seeds: int, jobs: int, epochs: int | None, out: str,
+              quiet: bool) -> None:
+    """Train the models on every offline real dataset (standard split, default settings, several seeds).
+
+    Prints a Markdown table of test accuracy or RMSE (mean ± spread over seeds) beside published
+    results, the chance baseline and seconds per dataset; a cell says when seeds were at chance level
+    (the zoo's rule, each seed judged on its own). The six built-ins on every set: about 16 minutes, -j 2.
+    """
+    from rnnzoo.zoo.benchmark import run_benchmark
+
+    progress = None if quiet else functools.partial(click.echo, err=True)
+    summary = run_benchmark(models, datasets, seeds, jobs, out, config={"epochs": epochs} if epochs else None,
+                            progress=progress)
+    click.echo(summary["markdown"])
+    click.echo(f"\nwrote {Path(out).with_suffix('.json')} and {Path(out).with_suffix('.md')}")
+
+
 @main.command("new-plugin")
 @click.argument("name")
 @click.option("--dir", "parent", default=".", show_default=True, type=click.Path(file_okay=False))
