@@ -59,9 +59,9 @@ def _schedules() -> Iterable[str]:
 
 def _predict_variants() -> Iterable[str]:
     """The files ``predict`` can run: the float32 graph and the variants the exporter writes (not streaming)."""
-    from rnnzoo.deploy.card import FP16_FILE, INT8_FILE, MODEL_FILE
+    from rnnzoo.deploy.card import FP16_FILE, INT8_FILE, MODEL_FILE, PORTABLE_FILE
 
-    return (MODEL_FILE, INT8_FILE, FP16_FILE)
+    return (MODEL_FILE, PORTABLE_FILE, INT8_FILE, FP16_FILE)
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -358,12 +358,13 @@ def tune(model: str, data: str | None, test_data: str | None, epochs: int | None
 @click.option("--opset", type=int, default=18, show_default=True)
 @click.option("--no-int8", is_flag=True, help="Skip the int8 variant.")
 @click.option("--no-fp16", is_flag=True, help="Skip the float16 variant.")
+@click.option("--no-portable", is_flag=True, help="Skip model.portable.onnx (no If/Scan: the file for tract).")
 @click.option("--streaming", is_flag=True, help="Also write model.streaming.onnx (hidden state in/out).")
 @click.option("--litert", metavar="BATCHxTIME",
               help="Also write model.tflite for LiteRT with this fixed shape, e.g. 1x128 (needs rnnzoo[litert]).")
 @click.option("--json", "as_json", is_flag=True)
 @_friendly
-def export_cmd(checkpoint: str, out_dir: str | None, opset: int, no_int8: bool, no_fp16: bool,
+def export_cmd(checkpoint: str, out_dir: str | None, opset: int, no_int8: bool, no_fp16: bool, no_portable: bool,
                streaming: bool, litert: str | None, as_json: bool) -> None:
     """Export CHECKPOINT (a .safetensors from `rnnzoo train`) to ONNX and verify parity."""
     from rnnzoo.exporting.exporter import export
@@ -373,7 +374,7 @@ def export_cmd(checkpoint: str, out_dir: str | None, opset: int, no_int8: bool, 
     out = out_dir or f"exports/{ckpt.meta.model}"
     try:
         result = export(ckpt, out, opset=opset, int8=not no_int8, fp16=not no_fp16, streaming=streaming,
-                        litert=litert)
+                        litert=litert, portable=not no_portable)
     except ParityError as exc:  # a failed check, not a usage error: exit 1, the message names what failed
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)

@@ -54,7 +54,8 @@ def test_folder_layout_and_card(trained_export) -> None:
     exp, _ = trained_export
     files = {p.relative_to(exp.folder).as_posix() for p in exp.folder.rglob("*") if p.is_file()}
     assert files == {
-        "model.onnx", "model.int8.onnx", "model.fp16.onnx", "checkpoint.safetensors", "card.json",
+        "model.onnx", "model.portable.onnx", "model.int8.onnx", "model.fp16.onnx", "checkpoint.safetensors",
+        "card.json",
         "test_data_set_0/input_0.pb", "test_data_set_0/input_1.pb", "test_data_set_0/output_0.pb",
     }
     card = json.loads((exp.folder / "card.json").read_text())

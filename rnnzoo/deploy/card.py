@@ -24,6 +24,8 @@ from rnnzoo.errors import ExportError
 CARD_FILE = "card.json"
 MODEL_FILE = "model.onnx"
 INT8_FILE, FP16_FILE = "model.int8.onnx", "model.fp16.onnx"
+# Every recurrent layer one fused node, no If/Scan: for tract and runtimes without fast control flow (issue 14)
+PORTABLE_FILE = "model.portable.onnx"
 STREAM_FILE = "model.streaming.onnx"
 LITERT_FILE = "model.tflite"  # rnnzoo export --litert BATCHxTIME: LiteRT, builtin ops, fixed shape
 CHECKPOINT_FILE = "checkpoint.safetensors"
@@ -73,14 +75,14 @@ class RuntimeRow:
     """One runtime on one model file: does it load, how far from the expected output, how fast.
 
     ``reference`` says what the output was compared with: "pytorch" for the
-    float32 ``model.onnx``, "onnxruntime" (the same variant file) for
+    float32 ``model.onnx`` and ``model.portable.onnx``, "onnxruntime" (the same variant file) for
     int8/fp16, which are not meant to equal PyTorch. ``latency_ms`` maps a
     bench shape ("batch1_len50") to the median ms at 1 thread, None where
     not measured. ``skipped``: why the runtime was not run (not installed).
     """
 
     runtime: str
-    variant: str  # "fp32" | "int8" | "fp16"
+    variant: str  # "fp32" | "portable" | "int8" | "fp16" | "streaming"
     file: str
     version: str | None = None
     loads: bool = False
@@ -113,6 +115,9 @@ class RuntimeMatrix:
     Informational: ``passed`` here never fails the export (``rnnzoo verify
     --runtime`` is the gate). ``cases``: the parity cases compared;
     ``error``: why the whole stage could not run, if it could not.
+    ``fastest``: runtime -> bench shape -> the file that ran it fastest among
+    the verified float32 files (``model.onnx``, ``model.portable.onnx``), from
+    the rows' own latencies: which file to ship for that runtime.
     """
 
     rows: list[RuntimeRow]
@@ -124,6 +129,7 @@ class RuntimeMatrix:
     seconds: float = 0.0
     error: str | None = None
     note: str = ""
+    fastest: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def row(self, runtime: str, variant: str = "fp32") -> RuntimeRow | None:
         return next((r for r in self.rows if r.runtime == runtime and r.variant == variant), None)
@@ -140,7 +146,10 @@ class RuntimeMatrix:
         matrix = cls(**{**data, "rows": [RuntimeRow.from_json(r) for r in data["rows"]]})
         if not isinstance(matrix.cases, list) or not all(isinstance(c, str) for c in matrix.cases) or not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool)
-                for v in (matrix.atol, matrix.rtol, matrix.variant_atol, matrix.threads, matrix.seconds)):
+                for v in (matrix.atol, matrix.rtol, matrix.variant_atol, matrix.threads, matrix.seconds)) or not (
+                isinstance(matrix.fastest, dict) and all(
+                    isinstance(by, dict) and all(isinstance(k, str) and isinstance(f, str) for k, f in by.items())
+                    for by in matrix.fastest.values())):
             raise TypeError("runtimes has fields of the wrong type")
         return matrix
 
@@ -163,9 +172,15 @@ class ExportCard:
 
     @property
     def passed(self) -> bool:
-        """Parity checked and within tolerance, the streaming graph (if any) too, and no graph problem."""
+        """Parity within tolerance, the streaming graph (if any) too, no graph problem, none for the portable file."""
         streaming_ok = self.streaming is None or self.streaming.passed
-        return self.parity is not None and self.parity.passed and streaming_ok and not self.checks.problems
+        return (self.parity is not None and self.parity.passed and streaming_ok and not self.checks.problems
+                and not self.portable_problems)
+
+    @property
+    def portable_problems(self) -> list[str]:
+        """What failed for ``model.portable.onnx``: its graph checks or its parity with PyTorch (none if skipped)."""
+        return list(self.variants.get("portable", {}).get("problems", []))
 
     @property
     def failures(self) -> list[str]:
@@ -176,6 +191,7 @@ class ExportCard:
     def recorded_failures(self) -> list[str]:
         """The checks this card records as failed (an export made without validation records none)."""
         out = [f"graph check: {p}" for p in self.checks.problems]
+        out += [f"{PORTABLE_FILE}: {p}" for p in self.portable_problems]
         if self.parity is not None and not self.parity.passed:
             out.append(self.parity.summary)
         if self.streaming is not None and not self.streaming.passed:
@@ -282,6 +298,9 @@ def _variants(data: object) -> dict[str, dict[str, Any]]:
     if not isinstance(data, dict) or not all(isinstance(v, dict) and isinstance(v.get("file"), str)
                                              for v in data.values()):
         raise ValueError("variants must map names to objects with a 'file'")
+    problems = data.get("portable", {}).get("problems", [])
+    if not isinstance(problems, list) or not all(isinstance(p, str) for p in problems):
+        raise ValueError("variants.portable.problems must be a list of strings")
     return data
 
 

@@ -10,6 +10,7 @@ runtimes on shapes the export never saw before the folder is declared good.
 Folder layout (``exports/<model>/``)::
 
     model.onnx                 float32, inputs x [batch, time, features] + lengths [batch]
+    model.portable.onnx        float32, every recurrent layer one fused node, no If/Scan (for tract; issue 14)
     model.int8.onnx            int8 weights (weight-only, Cast->Mul folded at load), float32 compute
     model.fp16.onnx            float16 weights (half the size), float32 compute
     model.tflite               LiteRT, builtin ops, fixed [batch, time] (only with litert=, see exporting/litert.py)
@@ -72,6 +73,7 @@ def export(
     opset: int = DEFAULT_OPSET,
     int8: bool = True,
     fp16: bool = True,
+    portable: bool = True,
     data: SequenceDataset | None = None,
     validate: bool = True,
     streaming: bool = False,
@@ -79,6 +81,8 @@ def export(
 ) -> Export:
     """Export a checkpoint (path or loaded), a TrainResult or a ``create_model`` module.
 
+    ``portable``: also write ``model.portable.onnx`` (no control flow, for tract; see
+    rnnzoo.exporting.portable_variant), parity-checked like ``model.onnx``.
     ``streaming``: also write ``model.streaming.onnx`` (state in, state out),
     checked chunk by chunk against the whole sequence.
     ``litert``: ``(batch, time)`` or ``"BATCHxTIME"``: also write ``model.tflite``
@@ -103,7 +107,7 @@ def export(
     data = data if data is not None else validation_data(meta)
     with staged_folder(target) as folder:
         card = _write_folder(folder, net, meta, opset, data, int8=int8, fp16=fp16, streaming=streaming,
-                             validate=validate, litert=litert)
+                             validate=validate, litert=litert, portable=portable)
         if validate and not card.passed:
             _set_aside(folder, target, card)
     return Export(target, card)
@@ -122,6 +126,7 @@ def _set_aside(folder: Path, target: Path, card: ExportCard) -> None:
 def _write_folder(
     folder: Path, net: NormalizedModel, meta: ModelMeta, opset: int, data: SequenceDataset | None, *,
     int8: bool, fp16: bool, streaming: bool, validate: bool, litert: str | tuple[int, int] | None = None,
+    portable: bool = True,
 ) -> ExportCard:
     """Every file of an export plus its card; each stage returns its own section of the card."""
     start = time.perf_counter()
@@ -137,6 +142,10 @@ def _write_folder(
         from rnnzoo.exporting.variants import make_variants
 
         card.variants = make_variants(folder, meta, data, int8=int8, fp16=fp16)
+    if portable:
+        from rnnzoo.exporting.portable_variant import write_portable
+
+        card.variants["portable"] = write_portable(folder, to_onnx(net, meta, opset, lower=False), proto, net, io)
     if streaming:
         from rnnzoo.exporting.streaming import export_streaming
 
@@ -150,6 +159,10 @@ def _write_folder(
         from rnnzoo.exporting.parity import check_parity
 
         card.parity = check_parity(folder, net=net, data=data, raise_on_fail=False, card=card)
+        if portable:
+            from rnnzoo.exporting.portable_variant import check_portable_parity
+
+            check_portable_parity(folder, net, data, card)
         from rnnzoo.exporting.runtime_matrix import runtime_matrix
 
         card.runtimes = runtime_matrix(folder, net, meta, data, streaming=card.streaming)  # informational

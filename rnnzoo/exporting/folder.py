@@ -25,12 +25,21 @@ from pathlib import Path
 
 from rnnzoo.core.atomic import current_umask
 from rnnzoo.core.locks import exclusive
-from rnnzoo.deploy.card import CARD_FILE, CHECKPOINT_FILE, FP16_FILE, INT8_FILE, MODEL_FILE, STREAM_FILE
+from rnnzoo.deploy.card import (
+    CARD_FILE,
+    CHECKPOINT_FILE,
+    FP16_FILE,
+    INT8_FILE,
+    MODEL_FILE,
+    PORTABLE_FILE,
+    STREAM_FILE,
+)
 from rnnzoo.errors import ExportError
 
 # Names only an export writes: a stale int8 file of an earlier export is replaced, not taken for the user's.
 _WRITTEN_BY_RNNZOO = re.compile(
-    "|".join(map(re.escape, (CARD_FILE, CHECKPOINT_FILE, MODEL_FILE, INT8_FILE, FP16_FILE, STREAM_FILE)))
+    "|".join(map(re.escape, (CARD_FILE, CHECKPOINT_FILE, MODEL_FILE, PORTABLE_FILE, INT8_FILE, FP16_FILE,
+                             STREAM_FILE)))
     + r"|test_data_set_[0-9]+/(input|output)_[0-9]+\.pb")
 
 

@@ -44,11 +44,13 @@ def check_parity(
     runtimes: tuple[str, ...] = ("onnxruntime", "reference"),
     raise_on_fail: bool = True,
     card: ExportCard | None = None,
+    file: str = MODEL_FILE,
 ) -> ParityReport:
-    """Compare an export folder's ``model.onnx`` with its PyTorch model on unseen inputs.
+    """Compare an export folder's ``model.onnx`` (or ``file``) with its PyTorch model on unseen inputs.
 
     ``net`` defaults to the folder's ``checkpoint.safetensors``. Tolerance is
-    the model's declared ``ModelSpec.tolerance``.
+    the model's declared ``ModelSpec.tolerance``. ``file``: another float32
+    graph of the same model (``model.portable.onnx``), held to the same tolerance.
     """
     import torch
 
@@ -67,8 +69,8 @@ def check_parity(
     tol = get_spec(meta.model).tolerance
     report = ParityReport(meta.model, tol.atol, tol.rtol)
     start = time.perf_counter()
-    runners = {"onnxruntime": lambda: _ort_runner(folder / MODEL_FILE), "reference":
-               lambda: _reference_runner(folder / MODEL_FILE)}
+    runners = {"onnxruntime": lambda: _ort_runner(folder / file), "reference":
+               lambda: _reference_runner(folder / file)}
     for runtime in runtimes:
         run = runners[runtime]()
         for name, x, lengths in parity_inputs(meta.input_size, data, small=runtime == "reference"):
