@@ -460,7 +460,8 @@ def _echo_report(report: dict[str, Any]) -> None:
 
 def _runtime_line(row: dict[str, Any]) -> str:
     """``runtime openvino 2026.4.1: ok, max abs 1.2e-07 over 1 case`` (or skipped/FAILED and why)."""
-    head = f"runtime {row['runtime']} {row['version'] or '(not installed)'}:"
+    on = f" on {row['file']}" if row.get("file", "model.onnx") != "model.onnx" else ""  # model.portable.onnx's row
+    head = f"runtime {row['runtime']} {row['version'] or '(not installed)'}{on}:"
     if row["skipped"]:
         return f"{head} skipped ({row['skipped']})"
     if not row["loads"]:

@@ -36,7 +36,7 @@ def test_every_export_records_the_matrix_and_it_round_trips_with_its_digest(expo
     assert ref is not None and ref.passed and all(v is None for v in ref.latency_ms.values())  # never timed
     int8 = matrix.row("onnxruntime", "int8")
     assert int8 is not None and int8.reference == "onnxruntime" and int8.max_abs == 0.0
-    assert {r.variant for r in matrix.rows} == {"fp32", "int8", "fp16"}
+    assert {r.variant for r in matrix.rows} == {"fp32", "portable", "int8", "fp16"}
 
     card = read_card(exp.folder)
     assert card.digest_ok and card.runtimes == matrix

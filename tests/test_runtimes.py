@@ -21,7 +21,7 @@ from rnnzoo.errors import DuplicateNameError, PluginError, UnknownRuntimeError
 NODE_RUNTIMES = {"web", "node"}  # onnxruntime-web (wasm) and onnxruntime-node, in Node.js (make node-runtimes)
 BUILTIN_RUNTIMES = {"onnxruntime", "reference", "openvino", "openvino_default", "tract"} | NODE_RUNTIMES
 GATES = BUILTIN_RUNTIMES - {"openvino_default"}  # what `--runtime all` judges (openvino_default: gate=False)
-ROW_KEYS = {"runtime", "version", "loads", "max_abs", "max_rel", "passed", "skipped", "error", "cases"}
+ROW_KEYS = {"runtime", "file", "version", "loads", "max_abs", "max_rel", "passed", "skipped", "error", "cases"}
 
 # A third-party runtime built on onnxruntime: {offset} is added to every output, so a non-zero offset is a runtime
 # that returns wrong numbers; {reason} is what available() says (None: installed).

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from rnnzoo.deploy.card import MODEL_FILE
+
 Status = Literal["passed", "failed", "skipped", "error"]
 
 
@@ -69,11 +71,14 @@ def _diff(case: dict[str, Any], atol: float | None = None, rtol: float | None = 
 
 def _runtime(out: Any, row: dict[str, Any]) -> list[Outcome]:
     name = f"{row['runtime']} {row.get('version') or ''}".strip()
+    file = row.get("file", MODEL_FILE)
+    where = "" if file == MODEL_FILE else f" ({file})"  # model.portable.onnx's rows: their own check names
     if row.get("skipped"):
-        return [out("test_data_sets", row["runtime"], "skipped", f"{name}: {row['skipped']}")]
+        return [out(f"test_data_sets{where}", row["runtime"], "skipped", f"{name}: {row['skipped']}")]
     if not row.get("loads"):
-        return [out("load", row["runtime"], "failed", f"{name}: {row.get('error')}")]
-    return [out(c["name"], row["runtime"], _status(c["passed"]), f"{name}: {_diff(c)}") for c in row["cases"]]
+        return [out(f"load{where}", row["runtime"], "failed", f"{name}: {row.get('error')}")]
+    return [out(f"{c['name']}{where}", row["runtime"], _status(c["passed"]), f"{name}: {_diff(c)}")
+            for c in row["cases"]]
 
 
 def _drift(out: Any, drift: dict[str, Any]) -> list[Outcome]:

@@ -2,8 +2,10 @@
 
 One row per (runtime, variant file): does it load, how far its output is
 from the expected one on the small parity cases, and its median latency at
-1 thread. The float32 ``model.onnx`` is compared with PyTorch at the
-model's tolerance; ``model.int8.onnx`` / ``model.fp16.onnx`` with
+1 thread. The float32 ``model.onnx`` and ``model.portable.onnx`` (the same
+model without control flow) are compared with PyTorch at the model's
+tolerance, and ``fastest`` names, per runtime and bench shape, which of the
+two ran it faster; ``model.int8.onnx`` / ``model.fp16.onnx`` with
 onnxruntime's output of the same file (they are not meant to equal
 PyTorch), within ``VARIANT_ATOL``. ``model.streaming.onnx`` is fed 60 steps
 in chunks of 1, 7 and 25 through each runtime's ``load_graph`` and compared
@@ -24,7 +26,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rnnzoo.core.meta import ModelMeta
-from rnnzoo.deploy.card import FP16_FILE, INT8_FILE, MODEL_FILE, RuntimeMatrix, RuntimeRow, StreamingSection
+from rnnzoo.deploy.card import (
+    FP16_FILE,
+    INT8_FILE,
+    MODEL_FILE,
+    PORTABLE_FILE,
+    RuntimeMatrix,
+    RuntimeRow,
+    StreamingSection,
+)
 from rnnzoo.deploy.compare import Case, compare
 from rnnzoo.deploy.verify import finite_or_none
 from rnnzoo.exporting.iospec import IoSpec
@@ -33,14 +43,16 @@ from rnnzoo.runtimes._common import first_line, installed_version, unavailable
 if TYPE_CHECKING:
     from rnnzoo.data.dataset import SequenceDataset
 
-VARIANTS = (("fp32", MODEL_FILE), ("int8", INT8_FILE), ("fp16", FP16_FILE))
+VARIANTS = (("fp32", MODEL_FILE), ("portable", PORTABLE_FILE), ("int8", INT8_FILE), ("fp16", FP16_FILE))
+EXACT_VARIANTS = frozenset({"fp32", "portable"})  # the float32 model itself: compared with PyTorch, may be "fastest"
 VARIANT_ATOL = 1e-4  # int8/fp16 in another runtime vs the same file in onnxruntime
 BENCH_SHAPES = ((1, 50), (64, 300))
 STREAM_LATENCY = "batch1_step1"  # what a streaming app pays per new step
 NO_LATENCY = frozenset({"reference"})  # pure-Python evaluator: far too slow to time at batch 64 x 300
-LATENCY_VARIANTS = ("fp32", "int8", "fp16", "streaming")
-NOTE = ("int8/fp16 are compared with onnxruntime on the same file, streaming (chunks of 1, 7, 25 steps) with "
-        "PyTorch on the whole sequence; latency: median ms at 1 thread (streaming: one step at batch 1)")
+LATENCY_VARIANTS = ("fp32", "portable", "int8", "fp16", "streaming")
+NOTE = ("fp32 and portable are compared with PyTorch, int8/fp16 with onnxruntime on the same file, streaming "
+        "(chunks of 1, 7, 25 steps) with PyTorch on the whole sequence; latency: median ms at 1 thread (streaming: "
+        "one step at batch 1); fastest: per runtime and shape, the quickest verified float32 file")
 
 Runner = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -72,6 +84,7 @@ def runtime_matrix(
     timed = latency_variants if latency else ()
     try:
         matrix = _matrix(folder, net, meta, data, timed, repeats, runtimes)
+        matrix = dataclasses.replace(matrix, fastest=fastest_files(matrix.rows))
         if streaming is not None:
             rows = _streaming_rows(folder, net, meta, streaming, "streaming" in timed, repeats, runtimes)
             matrix = dataclasses.replace(matrix, rows=[*matrix.rows, *rows])
@@ -106,8 +119,9 @@ def _matrix(
             if reason is not None:
                 rows.append(RuntimeRow(name, variant, file, version, skipped=reason))
                 continue
-            want = torch_out if variant == "fp32" else ort_out.get(file)
-            tol = (atol, rtol) if variant == "fp32" else (VARIANT_ATOL, 0.0)
+            exact = variant in EXACT_VARIANTS
+            want = torch_out if exact else ort_out.get(file)
+            tol = (atol, rtol) if exact else (VARIANT_ATOL, 0.0)
             rows.append(_row(spec, variant, folder / file, version, cases, want, tol,
                              bench, repeats, timed=variant in timed and name not in NO_LATENCY))
     return RuntimeMatrix(rows, [c[0] for c in cases], atol, rtol, VARIANT_ATOL, 1, note=NOTE)
@@ -118,7 +132,7 @@ def _row(
     want: list[np.ndarray] | None, tol: tuple[float, float], bench: dict[str, dict[str, np.ndarray]],
     repeats: int, timed: bool,
 ) -> RuntimeRow:
-    reference = "pytorch" if variant == "fp32" else "onnxruntime"
+    reference = "pytorch" if variant in EXACT_VARIANTS else "onnxruntime"
     base: dict[str, Any] = {"runtime": spec.name, "variant": variant, "file": path.name, "version": version,
                             "reference": reference, "latency_ms": dict.fromkeys(bench)}
     try:
@@ -140,6 +154,24 @@ def _row(
     latency = {key: _latency(lambda f=feeds: run(f["x"], f["lengths"]), repeats)  # type: ignore[misc]
                for key, feeds in bench.items()} if timed and not errors else base["latency_ms"]
     return _judged(spec, base, latency, errors, found)
+
+
+def fastest_files(rows: list[RuntimeRow]) -> dict[str, dict[str, str]]:
+    """Per runtime and bench shape, the float32 file (``model.onnx`` or ``model.portable.onnx``) that ran fastest.
+
+    Only rows that passed against PyTorch and were timed count, so a runtime
+    that computes a file wrongly or is not a gate (``passed`` None) gets no
+    recommendation; int8/fp16 trade accuracy for size and are left out.
+    From the latencies already measured: nothing is timed again.
+    """
+    best: dict[str, dict[str, tuple[float, str]]] = {}
+    for row in rows:
+        if row.variant not in EXACT_VARIANTS or row.passed is not True:
+            continue
+        for shape, ms in row.latency_ms.items():
+            if ms is not None and ms < best.setdefault(row.runtime, {}).get(shape, (float("inf"), ""))[0]:
+                best[row.runtime][shape] = (ms, row.file)
+    return {name: {shape: file for shape, (_, file) in shapes.items()} for name, shapes in best.items() if shapes}
 
 
 def _judged(spec: Any, base: dict[str, Any], latency: dict[str, float | None], errors: list[str],
@@ -211,7 +243,7 @@ def _onnxruntime_outputs(
 
     out = {}
     for variant, file in files:
-        if variant == "fp32":
+        if variant in EXACT_VARIANTS:
             continue
         try:
             session = make_session(folder / file, threads=1)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnzoo.deploy.card import MODEL_FILE, ExportCard, read_card
+from rnnzoo.deploy.card import MODEL_FILE, PORTABLE_FILE, ExportCard, read_card
 from rnnzoo.deploy.compare import Case, compare
 from rnnzoo.deploy.verify import finite_or_none, read_tensor, verify_files
 from rnnzoo.runtimes._common import first_line, installed_version, unavailable
@@ -30,9 +30,10 @@ def verify(
     Nothing is compared once a hash differs: an edited folder is not trusted.
 
     ``runtimes`` ("all", "openvino,tract" or a list of registered runtime
-    names) also runs ``model.onnx`` in each of those runtimes on the stored
-    test_data_set_* inputs, compared with the stored outputs at the same
-    tolerance; one row each under ``report["runtimes"]``. Under "all" a
+    names) also runs ``model.onnx`` (and ``model.portable.onnx`` where the
+    export has one) in each of those runtimes on the stored test_data_set_*
+    inputs, compared with the stored outputs at the same tolerance; one row
+    per runtime and file under ``report["runtimes"]``. Under "all" a
     runtime that is not installed is skipped with its reason; one named
     explicitly fails instead. ``None``: onnxruntime only, as always.
     """
@@ -94,11 +95,14 @@ def _selected(runtimes: str | Iterable[str]) -> tuple[list[str], set[str]]:
 def check_runtimes(
     folder: Path, card: ExportCard, runtimes: str | Iterable[str], tolerance: Any
 ) -> list[dict[str, Any]]:
-    """One row per runtime: ``model.onnx`` in it on every stored test_data_set_*, vs the stored output.
+    """Rows per runtime: ``model.onnx`` in it on every stored test_data_set_*, vs the stored output.
 
-    Each row: runtime, version, loads, max_abs, max_rel, passed (None when
-    skipped), skipped (the reason, or None), error, cases, and ``problems``
-    (strings for the report's problem list, which the caller pops).
+    A runtime that can run gets a second row for ``model.portable.onnx``
+    when the card lists one (the same model: same stored outputs, same
+    tolerance); one that is not available gets only the first.
+    Each row: runtime, file, version, loads, max_abs, max_rel, passed (None
+    when skipped), skipped (the reason, or None), error, cases, and
+    ``problems`` (strings for the report's problem list, which the caller pops).
     """
     from rnnzoo.core.registry import get_runtime
 
@@ -107,17 +111,23 @@ def check_runtimes(
     sets = sorted({rel.split("/")[0] for rel in card.files if rel.startswith("test_data_set_") and "/" in rel})
     data = [(name, read_tensor(folder / name / "input_0.pb"), read_tensor(folder / name / "input_1.pb"),
              read_tensor(folder / name / "output_0.pb")) for name in sets]
-    return [_runtime_row(get_runtime(name), name in explicit, folder / MODEL_FILE, data, atol, rtol)
-            for name in names]
+    files = [MODEL_FILE, *([PORTABLE_FILE] if PORTABLE_FILE in card.files else [])]
+    rows = []
+    for name in names:
+        spec = get_runtime(name)
+        for file in files if unavailable(spec) is None else files[:1]:
+            rows.append(_runtime_row(spec, name in explicit, folder / file, data, atol, rtol))
+    return rows
 
 
 def _runtime_row(
     spec: Any, explicit: bool, model: Path, data: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
     atol: float, rtol: float,
 ) -> dict[str, Any]:
-    row: dict[str, Any] = {"runtime": spec.name, "version": installed_version(spec), "loads": False, "max_abs": None,
-                           "max_rel": None, "passed": None, "skipped": None, "error": None, "cases": [],
-                           "problems": []}
+    row: dict[str, Any] = {"runtime": spec.name, "file": model.name, "version": installed_version(spec),
+                           "loads": False, "max_abs": None, "max_rel": None, "passed": None, "skipped": None,
+                           "error": None, "cases": [], "problems": []}
+    where = "" if model.name == MODEL_FILE else f" ({model.name})"  # a problem names a file other than model.onnx
     reason = unavailable(spec)
     if reason is not None:
         if not explicit:
@@ -127,7 +137,7 @@ def _runtime_row(
     try:
         run = spec.load(model, None)
     except Exception as exc:  # each runtime raises its own types
-        failed = _fail(row, f"runtime {spec.name}: cannot load {MODEL_FILE}: {first_line(exc)}", first_line(exc))
+        failed = _fail(row, f"runtime {spec.name}: cannot load {model.name}: {first_line(exc)}", first_line(exc))
         return failed if spec.gate else _informational(failed)
     row["loads"] = True
     cases = []
@@ -137,12 +147,12 @@ def _runtime_row(
         except Exception as exc:  # each runtime raises its own types
             cases.append(Case(name, spec.name, list(want.shape), float("inf"), float("inf"), False))
             row["error"] = row["error"] or f"{name}: {first_line(exc)}"
-            row["problems"].append(f"runtime {spec.name}: {name}: failed to run: {first_line(exc)}")
+            row["problems"].append(f"runtime {spec.name}: {name}{where}: failed to run: {first_line(exc)}")
             continue
         case = compare(name, spec.name, got, want, atol, rtol)
         cases.append(case)
         if not case.passed:
-            row["problems"].append(f"runtime {spec.name}: {name}: output differs from the stored output "
+            row["problems"].append(f"runtime {spec.name}: {name}{where}: output differs from the stored output "
                                    f"(max abs {case.max_abs:.3g}, atol {atol}, rtol {rtol})")
     row["cases"] = [{"name": c.name, "passed": c.passed, "max_abs": finite_or_none(c.max_abs),
                      "max_rel": finite_or_none(c.max_rel)} for c in cases]
