@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_lowering.py [--threads 1 2] [--repeats 9] [--cells rnn lstm gru]
         [--hidden 64 256] [--batches 1 64] [--lengths 50 500] [--torch-isa default avx2 avx512]
-        [--runtime NAME,...|all] [--json out.json]
+        [--runtime NAME,...|all] [--portable] [--json out.json]
 
 For cell x hidden x batch 1/64 x length 50/500 x threads: median ms of
 torch eager; onnxruntime on the fused export (one RNN/LSTM/GRU node per
@@ -21,7 +21,10 @@ set, so one table shows how the ratio moves with the ISA torch uses;
 onnxruntime's MLAS cannot be capped, it keeps the CPU's full ISA.
 ``--runtime`` adds one column per registered runtime on the default export
 (timed only once within 1e-4 of PyTorch on a ragged batch; always wall time,
-as a runtime may compute on threads of its own). ``--clock cpu`` (default)
+as a runtime may compute on threads of its own). ``--portable`` times each
+of those runtimes on ``model.portable.onnx`` too (the fused export: no
+batch-size If, no Scan), a ``NAME port ms`` column beside ``NAME ms``, so
+one run shows which file each runtime should get. ``--clock cpu`` (default)
 times torch and onnxruntime at 1 thread by the calling thread's CPU time,
 which a neighbour on a shared machine does not inflate. The header is
 rnnzoo.zoo.machine's record: CPU, ISA, cores, versions, sgemm peak.
@@ -173,10 +176,12 @@ def _clock(name: str, threads: int) -> Any:
 
 
 def _time_cell(net: Any, files: dict[str, Path], batch: int, length: int, threads: int, repeats: int,
-               runtimes: Sequence[str], rounds: int = 3, clock_name: str = "cpu") -> dict[str, float | None]:
+               runtimes: Sequence[str], rounds: int = 3, clock_name: str = "cpu",
+               portable: Sequence[str] = ()) -> dict[str, float | None]:
     """Median ms per runner, the runners taking turns for ``rounds`` rounds (best round kept).
 
-    As compare_latency does: a burst of load from a neighbour hits every runner alike.
+    As compare_latency does: a burst of load from a neighbour hits every runner alike. ``portable``: runtimes
+    also timed on the fused file (what the export writes as model.portable.onnx), under ``NAME:portable``.
     """
     feeds = IoSpec.for_model(10).sample_inputs("bench", batch=batch, length=length)[0].feeds
     x, lengths = feeds["x"], feeds["lengths"]
@@ -193,6 +198,9 @@ def _time_cell(net: Any, files: dict[str, Path], batch: int, length: int, thread
     for name in runtimes:
         run = rnnzoo.get_runtime(name).load(files["default"], threads)
         runners[name] = lambda r=run: r(x, lengths)
+    for name in portable:
+        run = rnnzoo.get_runtime(name).load(files["fused"], threads)
+        runners[f"{name}:portable"] = lambda r=run: r(x, lengths)
     best: dict[str, float | None] = {k: float("inf") for k in runners}
     clock = _clock(clock_name, threads)
     with torch_threads(threads):
@@ -226,9 +234,10 @@ COLUMNS = (f"{'cell':<5}{'hid':>4}{'batch':>6}{'len':>5}{'thr':>4} {'torch ms':>
            f"{'GFLOP/s torch':>13} {'export':>6} {'export/peak':>11}")
 
 
-def _row_text(r: dict[str, Any], runtimes: Sequence[str]) -> str:
+def _row_text(r: dict[str, Any], runtimes: Sequence[str], portable: bool = False) -> str:
     ms = r["ms"]
-    cols = "".join(f" {_num(ms.get(n), '10.3f')}" for n in runtimes)
+    cols = "".join(f" {_num(ms.get(n), '10.3f')}" + (f" {_num(ms.get(n + ':portable'), '15.3f')}" if portable else "")
+                   for n in runtimes)
     return (f"{r['cell']:<5}{r['hidden']:>4}{r['batch']:>6}{r['length']:>5}{r['threads']:>4} {ms['torch']:>9.3f} "
             f"{ms['fused']:>9.3f} {ms['scan']:>9.3f} {ms['default']:>9.3f} {_num(ms.get('int8c'), '9.3f')} "
             f"{r['torch_over_fused']:>10.2f}x {r['torch_over_export']:>11.2f}x {r['torch_over_best']:>9.2f}x  "
@@ -253,11 +262,17 @@ def run_matrix(args: argparse.Namespace, runtimes: Sequence[str], peaks: dict[in
                     for name, why in verdicts.items():
                         if why is not None:
                             print(f"  ! {cell} hid {hidden} thr {threads}: {name} unverified, not timed: {why}")
+                    portable = _verify(net, files["fused"], runtimes, threads) if args.portable else {}
+                    for name, why in portable.items():
+                        if why is not None:
+                            print(f"  ! {cell} hid {hidden} thr {threads}: {name} on the portable file unverified, "
+                                  f"not timed: {why}")
                     for batch in args.batches:
                         for length in args.lengths:
                             big = batch * length * hidden >= 64 * 500 * 256
                             reps = max(args.rounds, args.repeats // 3) if big else args.repeats
-                            ms = _time_cell(net, files, batch, length, threads, reps, verified, args.rounds, args.clock)
+                            ms = _time_cell(net, files, batch, length, threads, reps, verified, args.rounds, args.clock,
+                                            [n for n, why in portable.items() if why is None])
                             flops = recurrent_flops(cell, hidden, 10, batch, length)
                             best = min(v for k, v in ms.items() if k in ("default", "int8c") and v is not None)
                             row = {"cell": cell, "hidden": hidden, "batch": batch, "length": length,
@@ -269,7 +284,7 @@ def run_matrix(args: argparse.Namespace, runtimes: Sequence[str], peaks: dict[in
                                    "export_gflops": flops / (ms["default"] * 1e6), "peak_gflops": peaks[threads]}
                             row["export_of_peak"] = row["export_gflops"] / peaks[threads]
                             rows.append(row)
-                            print(_row_text(row, runtimes), flush=True)
+                            print(_row_text(row, runtimes, args.portable), flush=True)
     _pin(len(_ALL_CORES) or 1)
     return rows
 
@@ -301,6 +316,8 @@ def main() -> None:
     ap.add_argument("--runtime", default="",
                     help="NAME,...|all: also time these registered runtimes on rnnzoo's export (all: every "
                          "installed one but the slow reference evaluator)")
+    ap.add_argument("--portable", action="store_true",
+                    help="also time each --runtime on model.portable.onnx (the fused export: no If, no Scan)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     if args.torch_isa:
@@ -322,7 +339,8 @@ def main() -> None:
     if runtimes:
         print("runtimes (on rnnzoo's default export): " + ", ".join(f"{n}={_version(n)}" for n in runtimes)
               + f"; ignore threads: {', '.join(n for n in runtimes if _ignores_threads(n)) or 'none'}")
-    print(COLUMNS + "".join(f" {n + ' ms':>10}" for n in runtimes))
+    print(COLUMNS + "".join(f" {n + ' ms':>10}" + (f" {n + ' port ms':>15}" if args.portable else "")
+                            for n in runtimes))
     rows = run_matrix(args, runtimes, peaks)
     if args.json:
         args.json.write_text(json.dumps({"machine": machine, "runtimes": runtimes, "tolerance": TOLERANCE,
