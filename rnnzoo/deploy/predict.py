@@ -46,7 +46,7 @@ def predict(folder: str | Path, data: str | Path, out: str | Path | None = None,
     session = make_session(_checked_model(folder, files, variant))
     if [i.name for i in session.get_inputs()] != ["x", "lengths"]:
         raise ExportError(f"{variant} takes inputs {[i.name for i in session.get_inputs()]}, not (x, lengths): "
-                          "it is the streaming graph; predict runs model.onnx or its int8/fp16 variants")
+                          "it is the streaming graph; predict runs model.onnx or its portable/int8/fp16 variants")
     result["outputs"] = _checked_outputs(folder, run_session(session, x, lengths), meta.output_size)
     if out is not None:
         write_predictions(Path(out), result, lengths)
