@@ -56,6 +56,18 @@ def _printable(text: str) -> bool:
 
 
 @dataclass(frozen=True)
+class DataSummary:
+    """What a model's ``fit_to_data`` may look at: the training part's size and shape, never its values."""
+
+    task: str
+    samples: int
+    features: int
+    per_step: bool
+    median_length: int
+    max_length: int
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """One registrable model.
 
@@ -69,6 +81,9 @@ class ModelSpec:
     known to fail, so the kit reports them as xfail rather than errors.
     ``search_space`` maps hparam or trainer-setting names to the
     :class:`SearchParam` ``rnnzoo tune`` may vary (None: no search declared).
+    ``fit_to_data(hparams, summary) -> hparams`` turns data-dependent values
+    (such as the built-ins' ``patch="auto"``) into concrete ones when the
+    trainer builds the model by name, so the checkpoint records what ran.
     """
 
     name: str
@@ -84,9 +99,12 @@ class ModelSpec:
     tolerance: Tolerance = field(default_factory=Tolerance)
     expected_failures: Mapping[str, str] = field(default_factory=dict)
     search_space: Mapping[str, SearchParam] | None = None
+    fit_to_data: Callable[[dict[str, Any], DataSummary], dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         _check_common("model", self.name, self.task, self.description)
+        if self.fit_to_data is not None and not callable(self.fit_to_data):
+            raise PluginError(f"model {self.name!r}: fit_to_data must be callable, got {self.fit_to_data!r}")
         if self.search_space is not None:
             check_search_space(self.name, self.search_space, self.default_hparams)
         if not callable(self.build):

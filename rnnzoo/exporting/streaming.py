@@ -36,7 +36,7 @@ class _Streaming(nn.Module):
     def forward(self, x: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
         model: Any = self.net.model  # a streaming model (see the module docstring)
         out, new_state = model.stream((x - self.net.mean) / self.net.std, list(state))
-        return (out, *new_state)
+        return (self.net.unscale(out), *new_state)
 
 
 def export_streaming(net: NormalizedModel, meta: ModelMeta, folder: Path, opset: int) -> StreamingSection:

@@ -21,7 +21,7 @@ from rnnzoo._version import __version__
 from rnnzoo.core.atomic import atomic_write
 from rnnzoo.core.meta import ModelMeta, PluginInfo
 from rnnzoo.errors import CheckpointError, DataError, RnnzooError
-from rnnzoo.training.normalize import NormalizedModel
+from rnnzoo.training.normalize import TARGET_BUFFERS, NormalizedModel
 
 _TENSOR = "__tensor__"
 
@@ -133,7 +133,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     except (RnnzooError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild model {meta.model!r}: {exc}") from exc
     model = NormalizedModel.identity(inner, meta.input_size)
-    _load_weights(path, model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    _load_weights(path, model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, meta.output_size)
     train_state = _parse_train_state(path, header, tensors)
     return Checkpoint(model=model.eval(), meta=meta, train_state=train_state, path=path)
 
@@ -150,11 +150,13 @@ def _parse_train_state(path: Path, header: dict[str, str], tensors: dict[str, to
     return state
 
 
-def _load_weights(path: Path, model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+def _load_weights(path: Path, model: nn.Module, state: dict[str, torch.Tensor], outputs: int) -> None:
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
+    optional = set(TARGET_BUFFERS)  # a regressor's output scale; absent in classifiers' and older files
+    missing = sorted(set(expected) - set(state) - optional)
     unexpected = sorted(set(state) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(state) if expected[k].shape != state[k].shape)
+    wrong = sorted(k for k in set(expected) & set(state) - optional if expected[k].shape != state[k].shape)
+    wrong += sorted(k for k in optional & set(state) if tuple(state[k].shape) not in ((0,), (outputs,)))
     if missing or unexpected or wrong:
         raise CheckpointError(
             f"{path}: weights do not fit the model named in its metadata (missing {missing[:3]}, "

@@ -137,13 +137,17 @@ def class_weights(cfg: TrainConfig, train: SequenceDataset) -> torch.Tensor | No
     return torch.tensor(w, dtype=torch.float32, device=cfg.device)
 
 
-def resolve_epochs(cfg: TrainConfig, train: SequenceDataset) -> int:
-    """The epochs a run trains: ``cfg.epochs``, or the data-sized budget when it is None (see TrainConfig)."""
+def resolve_epochs(cfg: TrainConfig, train: SequenceDataset, time_stride: int = 1) -> int:
+    """The epochs a run trains: ``cfg.epochs``, or the data-sized budget when it is None (see TrainConfig).
+
+    The budget counts the steps the recurrent layers run: a model that reads
+    frames of ``time_stride`` input steps runs ``ceil(length / time_stride)``.
+    """
     if cfg.epochs is not None:
         return cfg.epochs
     n = len(train)
     wanted = math.ceil(cfg.steps / math.ceil(n / cfg.batch_size))
-    affordable = cfg.budget // max(1, int(train.lengths.sum()))
+    affordable = cfg.budget // max(1, int((-(-train.lengths // time_stride)).sum()))
     return max(1, min(wanted, affordable))
 
 

@@ -22,8 +22,13 @@ def step_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
     return torch.arange(steps, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
 
 
-def make_loss(task: str, loss: str | None, class_weights: torch.Tensor | None) -> LossFn:
+def make_loss(task: str, loss: str | None, class_weights: torch.Tensor | None,
+              target_std: torch.Tensor | None = None) -> LossFn:
     """loss(output, target, lengths) -> (sum, weight); the batch loss is sum / weight.
+
+    A regression loss is measured in standardized units when ``target_std``
+    (per target, see rnnzoo.training.normalize) is given, so its size, and the
+    gradient the clipping norm sees, do not depend on the targets' units.
 
     Returning both halves of the mean (weight = samples, class-weight mass or
     valid steps) lets data-parallel ranks divide by the weight of the whole
@@ -43,11 +48,14 @@ def make_loss(task: str, loss: str | None, class_weights: torch.Tensor | None) -
     if name not in REGRESSION_LOSSES:
         raise InvalidHyperparameterError(f"regression loss must be one of {sorted(REGRESSION_LOSSES)}")
     fn = REGRESSION_LOSSES[name]
+    scale = target_std if target_std is not None and target_std.numel() else None
 
     def reg(out: torch.Tensor, y: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if out.dim() == 3:
             mask = step_mask(lengths, out.shape[1])
             out, y = out[mask], y[mask]
+        if scale is not None:
+            out, y = out / scale, y / scale
         return fn(out, y, reduction="sum"), out.new_tensor(float(out.numel()))
 
     return reg

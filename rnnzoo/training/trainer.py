@@ -30,7 +30,8 @@ from torch import nn
 from rnnzoo.core.atomic import remove_stale_temps
 from rnnzoo.core.locks import exclusive
 from rnnzoo.core.meta import ModelMeta
-from rnnzoo.core.registry import create_model, get_spec, registered_by
+from rnnzoo.core.registry import create_model, get_spec, registered_by, resolve_hparams
+from rnnzoo.core.specs import DataSummary
 from rnnzoo.data.dataset import SequenceDataset
 from rnnzoo.data.split import Splits, split_dataset
 from rnnzoo.errors import DataError, InvalidHyperparameterError, PluginError
@@ -47,7 +48,7 @@ from rnnzoo.training.config import (
 from rnnzoo.training.distributed import Strategy, from_env
 from rnnzoo.training.early_stopping import EarlyStopping
 from rnnzoo.training.metrics import MetricAccumulator, make_loss
-from rnnzoo.training.normalize import NormalizedModel, fit_scaler
+from rnnzoo.training.normalize import NormalizedModel, fit_scaler, fit_target_scaler
 from rnnzoo.training.resume import resume
 from rnnzoo.training.state import TrainState
 
@@ -96,12 +97,13 @@ def train(model_or_name: str | nn.Module, data: str | Path | SequenceDataset,
     cfg = make_config(config)
     ds = resolve_data(data, task, test_data)
     splits = split_dataset(ds, cfg.val_fraction, cfg.test_fraction, cfg.seed)
-    cfg.epochs = resolve_epochs(cfg, splits.train)  # recorded resolved, so the checkpoint says what ran
     dist = from_env(cfg.device)  # DDP if launched by torchrun with several workers, else one process
     try:
         cfg.device = dist.device(cfg.device)
         torch.manual_seed(cfg.seed)
         net, build = _prepare_model(model_or_name, splits.train, cfg)
+        # recorded resolved, so the checkpoint says what ran; a model reading frames of k steps runs 1/k of them
+        cfg.epochs = resolve_epochs(cfg, splits.train, time_stride(net.model))
         with _run_lock(cfg, dist):
             loop = _Loop(net, build, splits, cfg, dist, fingerprint(ds))
             loop.test_source = _test_source(data, test_data, splits)
@@ -186,6 +188,8 @@ def _prepare_model(
             if not spec.supports_per_step:
                 raise DataError(f"{train.name} has per-step targets; {spec.name} has no per-step mode")
             hparams["per_step"] = True
+        if spec.fit_to_data is not None:
+            hparams = spec.fit_to_data(resolve_hparams(spec, hparams), summarize(train))
         inner = create_model(
             spec.name, input_size=train.num_features, output_size=train.output_size, **hparams
         )
@@ -205,9 +209,24 @@ def _prepare_model(
         )
     _check_fits(spec.name, build, train)
     _check_output(spec.name, inner, train)
-    mean, std = fit_scaler(train.x, train.lengths) if cfg.normalize else (
-        np.zeros(train.num_features), np.ones(train.num_features))
-    return NormalizedModel(inner, mean, std).to(cfg.device), build
+    net = NormalizedModel.identity(inner, train.num_features)
+    if cfg.normalize:
+        net = NormalizedModel(inner, *fit_scaler(train.x, train.lengths))
+        if train.task == "regression":
+            net.set_target_scale(*fit_target_scaler(train.y, train.lengths))
+    return net.to(cfg.device), build
+
+
+def time_stride(inner: nn.Module) -> int:
+    """Input steps per recurrent step (the built-ins' ``patch``); optional ``time_stride`` attribute, else 1."""
+    stride = getattr(inner, "time_stride", 1)
+    return stride if isinstance(stride, int) and not isinstance(stride, bool) and stride >= 1 else 1
+
+
+def summarize(train: SequenceDataset) -> DataSummary:
+    """The shape of the training part, for a spec's ``fit_to_data``."""
+    return DataSummary(task=train.task, samples=len(train), features=train.num_features, per_step=train.per_step,
+                       median_length=int(np.median(train.lengths)), max_length=int(train.lengths.max()))
 
 
 def _check_output(name: str, inner: nn.Module, train: SequenceDataset) -> None:
@@ -273,11 +292,12 @@ class _Loop:
         self.net, self.build, self.splits, self.cfg, self.dist = net, build, splits, cfg, dist
         self.data_sha256 = data_sha256  # recorded, and compared on resume: same name, other data is refused
         self.test_source: str | None = None  # recorded with the test metrics
-        self.epochs = resolve_epochs(cfg, splits.train)  # train() has resolved it already; a direct caller may not
+        # train() has resolved epochs already; a direct caller may not
+        self.epochs = resolve_epochs(cfg, splits.train, time_stride(net.model))
         self.on_epoch: Callable[[dict[str, Any]], None] | None = None  # e.g. a search's pruning check
         self.model: nn.Module = net  # wrapped for DDP in run(), after resuming, so every rank starts alike
         self.spec = get_spec(build["name"])
-        self.loss_fn = make_loss(self.spec.task, cfg.loss, class_weights(cfg, splits.train))
+        self.loss_fn = make_loss(self.spec.task, cfg.loss, class_weights(cfg, splits.train), net.target_std)
         opt = OPTIMIZERS[cfg.optimizer](net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.state = TrainState(opt, make_scheduler(opt, cfg), np.random.default_rng(cfg.seed),
                                 cuda=cfg.device.startswith("cuda"))
