@@ -610,7 +610,7 @@ def benchmark(models: str | None, datasets: str | None, seeds: int, jobs: int, e
 
     Prints a Markdown table of test accuracy or RMSE (mean ± spread over seeds) beside published
     results, the chance baseline and seconds per dataset; a cell says when seeds were at chance level
-    (the zoo's rule, each seed judged on its own). The six built-ins on every set: about 16 minutes, -j 2.
+    (the zoo's rule, each seed judged on its own). The six built-ins on every set: about 2 minutes, -j 2.
     """
     from rnnzoo.zoo.benchmark import run_benchmark
 
