@@ -31,7 +31,7 @@ from rnnzoo.core.registry import (
     registered_by,
 )
 from rnnzoo.core.search_space import SearchParam
-from rnnzoo.core.specs import DatasetSpec, ModelSpec, RuntimeSpec, Tolerance
+from rnnzoo.core.specs import DatasetSpec, DataSummary, ModelSpec, RuntimeSpec, Tolerance
 from rnnzoo.errors import (
     BusyError,
     CheckpointError,
@@ -75,7 +75,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "BusyError", "CheckpointError", "DataError", "DatasetSpec", "DuplicateNameError", "ExportError",
+    "BusyError", "CheckpointError", "DataError", "DataSummary", "DatasetSpec", "DuplicateNameError", "ExportError",
     "InvalidHyperparameterError", "MissingDependencyError", "ModelSpec", "ParityError",
     "PluginError", "RnnzooError", "RuntimeSpec", "SearchParam", "Tolerance", "UnknownDatasetError", "UnknownModelError",
     "UnknownRuntimeError", "__version__", "create_model", "get_dataset_spec", "get_runtime", "get_spec", "hookimpl",

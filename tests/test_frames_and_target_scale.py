@@ -9,7 +9,6 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 import rnnzoo
-from rnnzoo.core.specs import DataSummary
 from rnnzoo.data.dataset import SequenceDataset
 from rnnzoo.errors import ExportError, InvalidHyperparameterError
 from rnnzoo.models.builtin import auto_patch
@@ -67,8 +66,8 @@ def test_framed_and_per_step_models_refuse_what_they_cannot_do(tmp_path) -> None
 
 
 def test_auto_patch_aims_at_about_32_recurrent_steps() -> None:
-    def summary(median: int, per_step: bool = False) -> DataSummary:
-        return DataSummary("classification", 40, 1, per_step, median, median)
+    def summary(median: int, per_step: bool = False) -> rnnzoo.DataSummary:
+        return rnnzoo.DataSummary("classification", 40, 1, per_step, median, median)
 
     assert [auto_patch(summary(n)) for n in (24, 36, 150, 251, 1460)] == [1, 1, 5, 8, 46]
     assert auto_patch(summary(1460, per_step=True)) == 1
@@ -85,7 +84,7 @@ def _long_regression(n: int = 48, steps: int = 160) -> SequenceDataset:
 def test_training_resolves_auto_patch_and_scales_targets(tmp_path) -> None:
     data = _long_regression()
     result = rnnzoo.train("gru_regressor", data, epochs=1, quiet=True, out_dir=str(tmp_path))
-    patch = auto_patch(DataSummary("regression", 0, 1, False, int(np.median(result.splits.train.lengths)), 0))
+    patch = auto_patch(rnnzoo.DataSummary("regression", 0, 1, False, int(np.median(result.splits.train.lengths)), 0))
     assert patch > 1 and result.meta.hparams["patch"] == patch  # the checkpoint records the concrete value
     net = result.model
     assert net.scales_targets and 990 < float(net.target_mean) < 1010 and float(net.target_std) > 1
