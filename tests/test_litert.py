@@ -57,8 +57,15 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                 if label == "lstm":
                     mp.setenv(convert.PYTHON_ENV, sys.executable)
                 out[label] = rnnzoo.export(_model(name, **hp), root / label, int8=False, fp16=False,
-                                           litert=ASKED).folder
+                                           litert=ASKED, data=_short_data() if label == "gru_bidir2" else None).folder
     return out
+
+
+def _short_data() -> rnnzoo.SequenceDataset:
+    """Sequences that fit the file's fixed time, so verify can run the stored test_data_set in model.tflite."""
+    rng = np.random.default_rng(3)
+    seqs = [rng.normal(size=(int(n), FEATURES)).astype(np.float32) for n in rng.integers(1, TIME + 1, 12)]
+    return rnnzoo.SequenceDataset.from_sequences(seqs, rng.integers(0, 2, 12), "classification", name="short")
 
 
 @pytest.mark.parametrize("label", list(CASES))
@@ -99,10 +106,13 @@ def test_shapes_that_do_not_fit_are_refused_naming_the_fixed_shape(exports: dict
     run = litert.load(exports["lstm"] / LITERT_FILE)
     assert litert.fixed_shape(exports["lstm"] / LITERT_FILE) == (BATCH, TIME, FEATURES)
     fits = np.zeros((BATCH, TIME, FEATURES), np.float32)
-    for x, lengths in [(np.zeros((BATCH + 1, 2, FEATURES), np.float32), np.ones(BATCH + 1, np.int64)),
-                       (np.zeros((1, TIME + 1, FEATURES), np.float32), np.ones(1, np.int64))]:
-        with pytest.raises(DataError, match=rf"fixed shape \[batch={BATCH}, time={TIME}, features={FEATURES}\]"):
-            run(x, lengths)
+    with pytest.raises(DataError, match=rf"fixed shape \[batch={BATCH}, time={TIME}, features={FEATURES}\]"):
+        run(np.zeros((1, TIME + 1, FEATURES), np.float32), np.ones(1, np.int64))
+    # a larger batch runs in slices of the fixed batch: the same rows as one at a time
+    rng = np.random.default_rng(0)
+    big, big_len = rng.normal(size=(2 * BATCH + 1, TIME, FEATURES)).astype(np.float32), rng.integers(1, TIME + 1, 9)
+    np.testing.assert_array_equal(run(big, big_len), np.concatenate([run(big[i : i + 1], big_len[i : i + 1])
+                                                                    for i in range(len(big))]))
     with pytest.raises(DataError, match=rf"x \[batch, time, {FEATURES}\]"):
         run(fits[..., :2], np.ones(BATCH, np.int64))
     with pytest.raises(DataError, match=r"lengths must lie in 1\.\.7"):
@@ -151,6 +161,20 @@ def test_bad_shapes_and_missing_converter_fail_before_exporting(tmp_path: Path,
     assert not (tmp_path / "bad").exists()
     result = CliRunner().invoke(main, ["export", "missing.safetensors", "--litert", "0x5"])
     assert result.exit_code != 0
+
+
+def test_verify_runs_model_tflite_and_skips_an_export_without_one(exports: dict[str, Path]) -> None:
+    report = rnnzoo.verify(exports["gru_bidir2"], parity=False, runtimes="all")
+    rows = [r for r in report["runtimes"] if r["runtime"] == "litert"]
+    assert report["passed"], report["problems"]
+    assert [(r["file"], r["passed"]) for r in rows] == [(LITERT_FILE, True)] and rows[0]["max_abs"] < 1e-5
+    longer = [r for r in rnnzoo.verify(exports["lstm"], parity=False, runtimes="litert")["runtimes"]]
+    assert longer[0]["skipped"].endswith(f"more than the file's fixed {TIME} steps")  # unrolled for TIME steps
+    plain = exports["gru_bidir2"].parent / "rnn_plain"  # the same kind of export, without --litert
+    rows = [r for r in rnnzoo.verify(plain, parity=False, runtimes="all")["runtimes"] if r["runtime"] == "litert"]
+    assert rows[0]["skipped"].startswith(f"the export has no {LITERT_FILE}")  # "all": skipped, not failed
+    named = rnnzoo.verify(plain, parity=False, runtimes="litert")
+    assert not named["passed"] and any(f"has no {LITERT_FILE}" in p for p in named["problems"])  # asked by name
 
 
 def test_litert_is_listed_apart_from_the_onnx_runtimes() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rnnzoo.deploy.card import MODEL_FILE, PORTABLE_FILE, ExportCard, read_card
+from rnnzoo.deploy.card import LITERT_FILE, MODEL_FILE, PORTABLE_FILE, ExportCard, read_card
 from rnnzoo.deploy.compare import Case, compare
 from rnnzoo.deploy.verify import finite_or_none, read_tensor, verify_files
 from rnnzoo.runtimes._common import first_line, installed_version, unavailable
@@ -87,7 +87,7 @@ def _selected(runtimes: str | Iterable[str]) -> tuple[list[str], set[str]]:
     explicit = [n for n in names if n != "all"]
     for name in explicit:
         get_runtime(name)  # an unknown or duplicated name is the user's mistake: UnknownRuntimeError now
-    gating = [n for n in list_runtimes() if get_runtime(n).gate]  # "all" judges; a gate=False one only if named
+    gating = [n for n in list_runtimes(model_format=None) if get_runtime(n).gate]  # "all": every gate, LiteRT too
     chosen = [*gating, *explicit] if "all" in names else explicit
     return list(dict.fromkeys(chosen)), set(explicit)
 
@@ -111,22 +111,51 @@ def check_runtimes(
     sets = sorted({rel.split("/")[0] for rel in card.files if rel.startswith("test_data_set_") and "/" in rel})
     data = [(name, read_tensor(folder / name / "input_0.pb"), read_tensor(folder / name / "input_1.pb"),
              read_tensor(folder / name / "output_0.pb")) for name in sets]
-    files = [MODEL_FILE, *([PORTABLE_FILE] if PORTABLE_FILE in card.files else [])]
+    onnx_files = [MODEL_FILE, *([PORTABLE_FILE] if PORTABLE_FILE in card.files else [])]
     rows = []
     for name in names:
         spec = get_runtime(name)
-        for file in files if unavailable(spec) is None else files[:1]:
+        if spec.model_format == "tflite":  # LiteRT runs the export's own model.tflite, not an ONNX graph
+            rows.append(_tflite_row(spec, name in explicit, folder, card, data, atol, rtol))
+            continue
+        for file in onnx_files if unavailable(spec) is None else onnx_files[:1]:
             rows.append(_runtime_row(spec, name in explicit, folder / file, data, atol, rtol))
     return rows
 
 
-def _runtime_row(
-    spec: Any, explicit: bool, model: Path, data: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
-    atol: float, rtol: float,
+StoredCases = list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]  # (test_data_set name, x, lengths, stored output)
+
+
+def _tflite_row(
+    spec: Any, explicit: bool, folder: Path, card: ExportCard, data: StoredCases, atol: float, rtol: float,
 ) -> dict[str, Any]:
-    row: dict[str, Any] = {"runtime": spec.name, "file": model.name, "version": installed_version(spec),
-                           "loads": False, "max_abs": None, "max_rel": None, "passed": None, "skipped": None,
-                           "error": None, "cases": [], "problems": []}
+    """``model.tflite`` on the stored test data; an export without one, or data longer than its fixed time, skips.
+
+    The file was unrolled for the fixed ``--litert BATCHxTIME``: a stored case
+    with more steps cannot run in it, which says nothing about the file's
+    correctness, so such cases are left out (the row names them) rather than failed.
+    """
+    if LITERT_FILE not in card.files:
+        row = _empty_row(spec, LITERT_FILE)
+        reason = f"the export has no {LITERT_FILE} (export with --litert BATCHxTIME)"
+        return _fail(row, f"runtime {spec.name}: {reason}", reason) if explicit else {**row, "skipped": reason}
+    if unavailable(spec) is not None:
+        return _runtime_row(spec, explicit, folder / LITERT_FILE, data, atol, rtol)
+    from rnnzoo.runtimes.litert import fixed_shape
+
+    steps = fixed_shape(folder / LITERT_FILE)[1]
+    fits = [case for case in data if case[1].shape[1] <= steps]
+    row = _runtime_row(spec, explicit, folder / LITERT_FILE, fits, atol, rtol)
+    left_out = [case[0] for case in data if case[1].shape[1] > steps]
+    if left_out:
+        row["left_out"] = f"{', '.join(left_out)}: more than the file's fixed {steps} steps"
+    if not fits:
+        row.update(skipped=row.pop("left_out"), problems=[], passed=None)
+    return row
+
+
+def _runtime_row(spec: Any, explicit: bool, model: Path, data: StoredCases, atol: float, rtol: float) -> dict[str, Any]:
+    row = _empty_row(spec, model.name)
     where = "" if model.name == MODEL_FILE else f" ({model.name})"  # a problem names a file other than model.onnx
     reason = unavailable(spec)
     if reason is not None:
@@ -163,6 +192,11 @@ def _runtime_row(
         row["problems"].append(f"runtime {spec.name}: the export has no test_data_set_* to run")
     row["passed"] = not row["problems"]
     return row if spec.gate else _informational(row)
+
+
+def _empty_row(spec: Any, file: str) -> dict[str, Any]:
+    return {"runtime": spec.name, "file": file, "version": installed_version(spec), "loads": False, "max_abs": None,
+            "max_rel": None, "passed": None, "skipped": None, "error": None, "cases": [], "problems": []}
 
 
 def _informational(row: dict[str, Any]) -> dict[str, Any]:

@@ -78,7 +78,12 @@ def fixed_shape(path: Path) -> tuple[int, int, int]:
 
 
 def load(path: Path, threads: int | None = None) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """``run(x, lengths)`` on a builtin-only ``.tflite``; shorter batches and sequences are zero-padded to its shape."""
+    """``run(x, lengths)`` on a builtin-only ``.tflite``.
+
+    Shorter batches and sequences are zero-padded to its fixed shape, and a
+    larger batch runs in slices of the fixed batch; a longer sequence cannot
+    run (``DataError``): the recurrence was unrolled for the fixed length.
+    """
     path = Path(path)
     if path.suffix != TFLITE_SUFFIX:
         raise ExportError(f"the litert runtime runs .tflite files, not {path.name}: export with "
@@ -92,6 +97,8 @@ def load(path: Path, threads: int | None = None) -> Callable[[np.ndarray, np.nda
     def run(x: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         x, lengths = np.asarray(x), np.asarray(lengths)
         _check_fits(x, lengths, (batch, time, features), path)
+        if x.shape[0] > batch:  # a larger batch runs in slices of the file's fixed batch
+            return np.concatenate([run(x[i : i + batch], lengths[i : i + batch]) for i in range(0, len(x), batch)])
         n, t = x.shape[0], x.shape[1]
         padded_x = np.zeros((batch, time, features), np.float32)
         padded_x[:n, :t] = x
@@ -139,11 +146,10 @@ def _check_fits(x: np.ndarray, lengths: np.ndarray, shape: tuple[int, int, int],
     if x.ndim != 3 or x.shape[2] != features or lengths.shape != (x.shape[0],):
         raise DataError(f"expected x [batch, time, {features}] and lengths [batch], got x {list(x.shape)} and "
                         f"lengths {list(lengths.shape)}")
-    if x.shape[0] > batch or x.shape[1] > time:
+    if x.shape[1] > time:
         raise DataError(
-            f"{path.name} has the fixed shape [batch={batch}, time={time}, features={features}]: a batch of "
-            f"{x.shape[0]} x {x.shape[1]} steps does not fit; split the batch, or re-export with a larger "
-            f"`--litert BATCHxTIME`")
+            f"{path.name} has the fixed shape [batch={batch}, time={time}, features={features}]: "
+            f"{x.shape[1]} steps do not fit; re-export with a longer `--litert BATCHxTIME`")
     if lengths.size and (lengths.min() < 1 or lengths.max() > x.shape[1]):
         raise DataError(f"lengths must lie in 1..{x.shape[1]} (the batch's time), got {lengths.min()}..{lengths.max()}")
 
