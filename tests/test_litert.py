@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 import rnnzoo
 from rnnzoo.cli import main
-from rnnzoo.deploy.card import LITERT_FILE, MODEL_FILE, read_card
+from rnnzoo.deploy.card import LITERT_FILE, LITERT_VARIANT_FILES, MODEL_FILE, read_card
 from rnnzoo.errors import DataError, ExportError, MissingDependencyError
 from rnnzoo.exporting import litert as convert
 from rnnzoo.runtimes import litert
@@ -86,6 +86,15 @@ def test_export_writes_builtin_only_tflite_with_parity(exports: dict[str, Path],
     assert all(c["max_abs_vs_pytorch"] < 1e-5 and c["max_abs_vs_onnxruntime"] < 1e-5 for c in parity["cases"])
     smaller = next(c for c in parity["cases"] if c["name"] == "smaller")
     assert smaller["batch"] < BATCH and smaller["time"] < TIME  # the runtime padded it to the file's shape
+    for name, file in LITERT_VARIANT_FILES.items():  # float16 weights; dynamic-range int8
+        entry = lite["variants"][name]
+        assert entry["written"] and entry["file"] == file and file in card.files, entry
+        assert entry["ops"] == litert.tflite_ops(folder / file) and not litert.non_builtin_ops(entry["ops"])
+        assert entry["rel_error_vs_fp32"] < 0.05  # reduced precision, not broken
+        assert (entry["max_abs_vs_fp32"] == 0) == ("note" in entry)  # unchanged outputs are said so
+        if card.meta.task == "classification":
+            assert entry["argmax_agreement"] >= 0.8
+    assert "DEQUANTIZE" in lite["variants"]["fp16"]["ops"]  # float16 weights, float32 compute
 
 
 @pytest.mark.parametrize("label", list(CASES))
@@ -136,15 +145,29 @@ def test_flex_ops_are_refused_by_the_runtime_and_the_export(tmp_path: Path, monk
     with pytest.raises(ExportError, match="ops that plain LiteRT does not have: FlexCumprod"):
         litert.load(FLEX_FIXTURE)
 
-    def flex_converter(python: str, static: Path, out_dir: Path) -> tuple[Path, dict[str, str]]:
+    def flex_converter(python: str, static: Path, out_dir: Path) -> tuple[Path, dict[str, Path], dict[str, str]]:
         assert static.is_file()  # the fixed-shape, folded ONNX file was made; the converter "emitted" Flex ops
-        return FLEX_FIXTURE, {"onnx2tf": "test"}
+        return FLEX_FIXTURE, {}, {"onnx2tf": "test"}
 
     monkeypatch.setattr(convert, "run_converter", flex_converter)
     target = tmp_path / "flex"
     with pytest.raises(ExportError, match=r"FlexCumprod.*--litert BATCHxTIME"):
         rnnzoo.export(_model("rnn_classifier"), target, int8=False, fp16=False, litert="2x5")
     assert not target.exists()  # nothing half-written is left as an export
+
+
+def test_a_variant_with_flex_ops_is_left_out_and_the_export_goes_on(
+        exports: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    good = exports["rnn"] / LITERT_FILE  # the float32 file of this same (seeded) model
+
+    def converter(python: str, static: Path, out_dir: Path) -> tuple[Path, dict[str, Path], dict[str, str]]:
+        return good, {"int8": FLEX_FIXTURE}, {"onnx2tf": "test"}
+
+    monkeypatch.setattr(convert, "run_converter", converter)
+    result = rnnzoo.export(_model("rnn_classifier"), tmp_path / "e", int8=False, fp16=False, litert=ASKED)
+    entry = result.card.litert["variants"]["int8"]
+    assert result.card.passed and not entry["written"] and "FlexCumprod" in entry["why"]
+    assert not (tmp_path / "e" / LITERT_VARIANT_FILES["int8"]).exists()
 
 
 def test_bad_shapes_and_missing_converter_fail_before_exporting(tmp_path: Path,

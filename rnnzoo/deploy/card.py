@@ -28,6 +28,8 @@ INT8_FILE, FP16_FILE = "model.int8.onnx", "model.fp16.onnx"
 PORTABLE_FILE = "model.portable.onnx"
 STREAM_FILE = "model.streaming.onnx"
 LITERT_FILE = "model.tflite"  # rnnzoo export --litert BATCHxTIME: LiteRT, builtin ops, fixed shape
+# the same file with float16 weights, and with TFLite dynamic-range int8 (weights int8, int8 FULLY_CONNECTED)
+LITERT_VARIANT_FILES = {"fp16": "model.fp16.tflite", "int8": "model.int8.tflite"}
 CHECKPOINT_FILE = "checkpoint.safetensors"
 HEADER_PREFIX = "rnnzoo."  # the card's flat keys, the same as the ONNX file's metadata_props
 DIGEST_KEY = "card_sha256"  # of the card's own content: a hand-edited tolerance or label list is detected

@@ -30,6 +30,8 @@ from rnnzoo.deploy.card import (
     CHECKPOINT_FILE,
     FP16_FILE,
     INT8_FILE,
+    LITERT_FILE,
+    LITERT_VARIANT_FILES,
     MODEL_FILE,
     PORTABLE_FILE,
     STREAM_FILE,
@@ -39,7 +41,7 @@ from rnnzoo.errors import ExportError
 # Names only an export writes: a stale int8 file of an earlier export is replaced, not taken for the user's.
 _WRITTEN_BY_RNNZOO = re.compile(
     "|".join(map(re.escape, (CARD_FILE, CHECKPOINT_FILE, MODEL_FILE, PORTABLE_FILE, INT8_FILE, FP16_FILE,
-                             STREAM_FILE)))
+                             STREAM_FILE, LITERT_FILE, *LITERT_VARIANT_FILES.values())))
     + r"|test_data_set_[0-9]+/(input|output)_[0-9]+\.pb")
 
 

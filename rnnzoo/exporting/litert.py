@@ -37,7 +37,7 @@ import torch
 from rnnzoo.core.atomic import atomic_write
 from rnnzoo.core.meta import ModelMeta
 from rnnzoo.data.dataset import SequenceDataset
-from rnnzoo.deploy.card import LITERT_FILE, MODEL_FILE
+from rnnzoo.deploy.card import LITERT_FILE, LITERT_VARIANT_FILES, MODEL_FILE
 from rnnzoo.errors import ExportError, MissingDependencyError
 from rnnzoo.runtimes import litert as runtime
 from rnnzoo.training.normalize import NormalizedModel
@@ -98,10 +98,14 @@ def export_litert(
     with tempfile.TemporaryDirectory(prefix="rnnzoo-litert-") as tmp:
         static = Path(tmp) / "model_static.onnx"
         pin_and_fold(proto, static, file_batch, file_steps)
-        tflite, versions = run_converter(python, static, Path(tmp) / "tflite")
+        tflite, variant_files, versions = run_converter(python, static, Path(tmp) / "tflite")
         ops = runtime.check_builtin_only(tflite)
         atomic_write(folder / LITERT_FILE, lambda p: shutil.copyfile(tflite, p))
+        variants = {name: _write_variant(folder, name, path) for name, path in variant_files.items()}
     parity = litert_parity(folder, net, meta, file_batch, file_steps, data)
+    for entry in variants.values():
+        if entry["written"]:
+            entry.update(variant_agreement(folder, entry["file"], meta, file_batch, file_steps, data))
     section = {
         "file": LITERT_FILE, "shape": {"batch": file_batch, "time": file_steps, "features": meta.input_size},
         "requested": {"batch": batch, "time": steps},
@@ -109,7 +113,7 @@ def export_litert(
         "converter": {"path": "onnx2tf (fixed shape, onnxruntime constant folding)", "versions": versions,
                       "separate_python": python != sys.executable},
         "runtime": {"ai-edge-litert": runtime.SPEC.version()},
-        "parity": parity, "seconds": round(clock.perf_counter() - start, 3),
+        "parity": parity, "variants": variants, "seconds": round(clock.perf_counter() - start, 3),
     }
     if not parity["passed"]:
         worst = max(parity["cases"], key=lambda c: c["max_abs_vs_pytorch"])
@@ -216,8 +220,43 @@ def drop_zero_initial_states(proto: onnx.ModelProto) -> None:
     proto.graph.initializer.extend(kept)
 
 
-def run_converter(python: str, static: Path, out_dir: Path) -> tuple[Path, dict[str, str]]:
-    """onnx2tf in a child process; the ``.tflite`` it wrote and the converter versions."""
+def _write_variant(folder: Path, name: str, path: Path) -> dict[str, Any]:
+    """Copy one converter variant in as ``model.<name>.tflite`` if plain LiteRT can run it; its card entry."""
+    file = LITERT_VARIANT_FILES[name]
+    try:
+        ops = runtime.check_builtin_only(path)
+    except ExportError as exc:  # e.g. a quantized op that needs Flex: the variant is left out, the export goes on
+        return {"file": file, "written": False, "why": str(exc).splitlines()[0]}
+    atomic_write(folder / file, lambda p: shutil.copyfile(path, p))
+    return {"file": file, "written": True, "ops": ops, "bytes": (folder / file).stat().st_size,
+            "size_ratio": round((folder / file).stat().st_size / (folder / LITERT_FILE).stat().st_size, 4)}
+
+
+def variant_agreement(folder: Path, file: str, meta: ModelMeta, batch: int, steps: int,
+                      data: SequenceDataset | None) -> dict[str, Any]:
+    """How far a reduced-precision ``.tflite`` is from ``model.tflite`` on the parity cases (not a gate).
+
+    Like the ONNX int8/fp16 files, these are not meant to equal PyTorch: the
+    card says by how much they differ (max abs, relative error, and argmax
+    agreement for a classifier), so a user can judge them for their task.
+    """
+    base, variant = runtime.load(folder / LITERT_FILE, 1), runtime.load(folder / file, 1)
+    ref, out = [], []
+    for _, x, lengths in parity_cases(meta, data, batch, steps):  # rows: samples, or valid steps per step
+        ref.append(_valid(base(x, lengths), lengths).reshape(-1, meta.output_size))
+        out.append(_valid(variant(x, lengths), lengths).reshape(-1, meta.output_size))
+    r, o = np.concatenate(ref), np.concatenate(out)
+    info: dict[str, Any] = {"max_abs_vs_fp32": float(np.abs(o - r).max()),
+                            "rel_error_vs_fp32": float(np.linalg.norm(o - r) / max(float(np.linalg.norm(r)), 1e-12))}
+    if meta.task == "classification":
+        info["argmax_agreement"] = float(np.mean(o.argmax(1) == r.argmax(1)))
+    if info["max_abs_vs_fp32"] == 0.0:  # seen with hidden 8: TFLite leaves weight tensors under 1,024 values alone
+        info["note"] = f"the same outputs as {LITERT_FILE}: the converter kept this model's small weights float32"
+    return info
+
+
+def run_converter(python: str, static: Path, out_dir: Path) -> tuple[Path, dict[str, Path], dict[str, str]]:
+    """onnx2tf in a child process; the float32 ``.tflite`` it wrote, its variants and the converter versions."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
     try:
         done = subprocess.run([python, str(JOB), str(static), str(out_dir)], capture_output=True, text=True,
@@ -230,7 +269,8 @@ def run_converter(python: str, static: Path, out_dir: Path) -> tuple[Path, dict[
     if done.returncode != 0 or not lines:
         raise ExportError(f"onnx2tf failed (exit {done.returncode}): {_tail(done.stderr)}")
     report = json.loads(lines[-1])
-    return Path(report["tflite"]), dict(report["versions"])
+    variants = {k: Path(v) for k, v in report.get("variants", {}).items() if k in LITERT_VARIANT_FILES}
+    return Path(report["tflite"]), variants, dict(report["versions"])
 
 
 def _tail(stderr: str, n: int = 3) -> str:

@@ -7,7 +7,7 @@ errors; a child process keeps all of that out of the exporting process. The
 script needs only onnx2tf and its stack, so it also runs under another
 Python (``RNNZOO_LITERT_PYTHON``) whose environment holds TensorFlow when
 the main one cannot. The last stdout line is a JSON object: the written
-``.tflite`` and the converter versions.
+float32 ``.tflite``, its fp16/int8 variants and the converter versions.
 """
 
 from __future__ import annotations
@@ -31,8 +31,12 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def convert(static_onnx: Path, out_dir: Path) -> Path:
-    """onnx2tf on a fixed-shape, constant-folded ONNX file; returns its float32 ``.tflite``.
+def convert(static_onnx: Path, out_dir: Path) -> dict[str, Path]:
+    """onnx2tf on a fixed-shape, constant-folded ONNX file; its ``.tflite`` files by variant.
+
+    ``fp32`` always; ``fp16`` (float16 weights, ``DEQUANTIZE`` to float32 at
+    load) and ``int8`` (TFLite dynamic-range quantization: int8 weights, and
+    FULLY_CONNECTED quantizes its input on the fly) when onnx2tf wrote them.
 
     ``keep_shape_absolutely_input_names``: without it onnx2tf reads
     ``x [batch, time, features]`` as NCW and transposes it. onnxsim is not
@@ -53,8 +57,11 @@ def convert(static_onnx: Path, out_dir: Path) -> Path:
         copy_onnx_input_output_names_to_tflite=True,
         not_use_onnxsim=True,
         verbosity="error",
+        output_dynamic_range_quantized_tflite=True,
     )
-    return out_dir / f"{static_onnx.stem}_float32.tflite"
+    written = {variant: out_dir / f"{static_onnx.stem}_{suffix}.tflite" for variant, suffix in
+               (("fp32", "float32"), ("fp16", "float16"), ("int8", "dynamic_range_quant"))}
+    return {variant: path for variant, path in written.items() if path.is_file()}
 
 
 def main(argv: list[str]) -> int:
@@ -62,11 +69,12 @@ def main(argv: list[str]) -> int:
         print("usage: onnx2tf_job.py STATIC.onnx OUT_DIR", file=sys.stderr)
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
-    tflite = convert(Path(argv[0]), Path(argv[1]))
-    if not tflite.is_file():
-        print(f"onnx2tf wrote no {tflite.name} into {argv[1]}", file=sys.stderr)
+    files = convert(Path(argv[0]), Path(argv[1]))
+    if "fp32" not in files:
+        print(f"onnx2tf wrote no float32 .tflite into {argv[1]}", file=sys.stderr)
         return 1
-    print(json.dumps({"tflite": str(tflite), "versions": _versions()}))
+    print(json.dumps({"tflite": str(files["fp32"]), "variants": {k: str(v) for k, v in files.items() if k != "fp32"},
+                      "versions": _versions()}))
     return 0
 
 
