@@ -11,7 +11,9 @@ exporter and only via the ONNX op's ``sequence_lens``, which
   both directions and never reaches a valid output.
 
 Each direction of each layer becomes one fused ONNX ``RNN``/``LSTM``/``GRU``
-node, exact in onnxruntime and the reference evaluator alike.
+node, exact in onnxruntime and the reference evaluator alike. With
+``patch=k`` a :class:`FrameStack` in front turns every k steps into one
+(see its docstring for why), and the layers run over the frames.
 """
 
 from __future__ import annotations
