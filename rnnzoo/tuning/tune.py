@@ -65,6 +65,7 @@ class _Plan:
     startup_trials: int
     threads: int
     quiet: bool
+    warmup: int = 2  # epochs before the pruner may stop a trial
 
 
 def tune(model: str, data: str | Path | SequenceDataset, *, test_data: str | Path | SequenceDataset | None = None,
@@ -103,8 +104,10 @@ def tune(model: str, data: str | Path | SequenceDataset, *, test_data: str | Pat
     storage = storage or str(folder / "study.journal")
     name = study or f"{spec.name}-{_slug(ds.name)}"
     fixed = {**config, "seed": seed}
-    plan = _Plan(storage, name, Objective(spec.name, train_part(ds), space, metric, fixed), seed, pruner,
-                 max(3, min(10, trials // 3)), max(1, (os.cpu_count() or 1) // jobs), quiet)
+    train = train_part(ds)
+    plan = _Plan(storage, name, Objective(spec.name, train, space, metric, fixed), seed, pruner,
+                 max(3, min(10, trials // 3)), max(1, (os.cpu_count() or 1) // jobs), quiet,
+                 pruning_warmup(make_config({**spec.train_defaults, **fixed}), train))
     start = time.perf_counter()
     handle = load_or_create(storage, name, direction(metric))
     top_up(storage, handle, trials)
@@ -163,7 +166,7 @@ def _work(plan: _Plan, worker: int) -> int:
 
     storage = open_storage(plan.storage)
     sampler = optuna.samplers.TPESampler(seed=plan.seed + worker, n_startup_trials=plan.startup_trials)
-    pruner = _pruner(plan.pruner)
+    pruner = _pruner(plan.pruner, plan.warmup)
 
     def study() -> Any:
         return optuna.load_study(study_name=plan.study, storage=storage, sampler=sampler, pruner=pruner)
@@ -171,14 +174,27 @@ def _work(plan: _Plan, worker: int) -> int:
     return drain(study, plan.objective, None if plan.quiet else _log_trial)
 
 
-def _pruner(name: str) -> Any:
+def pruning_warmup(cfg: Any, train: SequenceDataset) -> int:
+    """Epochs a trial runs before it may be pruned: a quarter of the run the model's defaults give this data.
+
+    Measured: with a fixed 2-epoch warm-up the median pruner stopped 16-17 of
+    20 trials of ``lstm_fcn_classifier`` on ArrowHead, ItalyPowerDemand and
+    JapaneseVowels (7-13 validation samples): an early validation loss on so
+    few samples says little about where a run ends.
+    """
+    from rnnzoo.training.config import resolve_epochs
+
+    return max(2, resolve_epochs(cfg, train) // 4)
+
+
+def _pruner(name: str, warmup: int) -> Any:
     """Median: stop a trial whose epoch-k value is worse than the median of earlier trials at epoch k."""
     import optuna
 
     if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup)
     if name == "hyperband":  # max_resource "auto": the epochs the first finished trial ran
-        return optuna.pruners.HyperbandPruner(min_resource=2)
+        return optuna.pruners.HyperbandPruner(min_resource=warmup)
     return optuna.pruners.NopPruner()
 
 
