@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 
 import rnnzoo
 from rnnzoo.data.dataset import SequenceDataset
-from rnnzoo.errors import ExportError, InvalidHyperparameterError
+from rnnzoo.errors import DataError, InvalidHyperparameterError
 from rnnzoo.models.builtin import auto_patch
 from rnnzoo.training.checkpoint import load_checkpoint
 
@@ -55,9 +55,27 @@ def test_framed_models_export_with_parity(name: str, hp: dict, tmp_path) -> None
     assert {"batch1_len1", "batch64_ragged"} <= {c.name for c in result.card.parity.cases}
 
 
-def test_framed_and_per_step_models_refuse_what_they_cannot_do(tmp_path) -> None:
-    with pytest.raises(ExportError, match=r"patch=4 .* cannot stream"):
-        rnnzoo.export(_model("gru_classifier", patch=4), tmp_path, streaming=True)
+@pytest.mark.parametrize("name", ["lstm_classifier", "gru_regressor"])
+def test_framed_models_stream_in_whole_frames(name: str, tmp_path) -> None:
+    model = _model(name, patch=4, num_layers=2)
+    x = torch.randn(2, 24, 2)
+    with torch.no_grad():
+        whole = model(x)
+        state, out = model.initial_state(2), None
+        for start in range(0, 24, 8):  # chunks of two frames
+            out, state = model.stream(x[:, start : start + 8], state)
+    torch.testing.assert_close(out, whole, atol=1e-5, rtol=1e-5)
+    with pytest.raises(DataError, match="multiple of 4 steps, got 6"):
+        model.stream(x[:, :6], model.initial_state(2))
+    result = rnnzoo.export(model, tmp_path, streaming=True, int8=False, fp16=False, portable=False)
+    stream = result.card.streaming
+    assert stream is not None and stream.passed and stream.frame == 4
+    assert [c.name for c in stream.cases] == ["chunks_of_4", "chunks_of_28", "chunks_of_100"]
+    rows = [r for r in result.card.runtimes.rows if r.variant == "streaming" and r.passed is not None]
+    assert rows and all(r.passed for r in rows), rows  # every installed runtime, fed frame by frame
+
+
+def test_per_step_and_bad_patch_values_are_refused() -> None:
     with pytest.raises(InvalidHyperparameterError, match="per_step=True"):
         _model("gru_regressor", patch=2, per_step=True)
     for bad in (0, -1, 2.5, True, "big", 10_000):

@@ -50,12 +50,17 @@ class GraphChecks:
 
 @dataclass(frozen=True)
 class StreamingSection:
-    """The stateful graph: its state inputs, and the chunked-vs-whole check."""
+    """The stateful graph: its state inputs, and the chunked-vs-whole check.
+
+    ``frame``: input steps per recurrent step (a model with ``patch=k``); every
+    chunk fed to the graph must hold a multiple of it.
+    """
 
     file: str
     state_inputs: list[str]
     state_shapes: list[list[int]]
     cases: list[Case]
+    frame: int = 1
 
     @property
     def passed(self) -> bool:
@@ -63,13 +68,14 @@ class StreamingSection:
 
     def to_json(self) -> dict[str, Any]:
         return {"file": self.file, "state_inputs": self.state_inputs, "state_shapes": self.state_shapes,
+                "frame": self.frame,
                 "check": {"passed": self.passed, "cases": [dataclasses.asdict(c) for c in self.cases]}}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> StreamingSection:
         check = data["check"]
         return cls(data["file"], list(data["state_inputs"]), [list(s) for s in data["state_shapes"]],
-                   [_case(c) for c in check["cases"]])
+                   [_case(c) for c in check["cases"]], int(data.get("frame", 1)))
 
 
 @dataclass(frozen=True)

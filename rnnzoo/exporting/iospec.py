@@ -62,6 +62,7 @@ class IoSpec:
     outputs: tuple[TensorSpec, ...]
     input_size: int
     per_step: bool = False
+    frame: int = 1  # streaming: every chunk holds a multiple of this many steps (a model with patch=frame)
 
     @classmethod
     def for_model(cls, input_size: int, per_step: bool = False, task: str = "regression") -> IoSpec:
@@ -74,17 +75,19 @@ class IoSpec:
 
     @classmethod
     def for_streaming(
-        cls, input_size: int, per_step: bool, state_shapes: Sequence[Sequence[int]], task: str = "regression"
+        cls, input_size: int, per_step: bool, state_shapes: Sequence[Sequence[int]], task: str = "regression",
+        frame: int = 1,
     ) -> IoSpec:
         """``model.streaming.onnx``: x [batch, chunk, features] + state_i -> y + state_i_out (batch on axis 1)."""
+        whole = "" if frame == 1 else f"; chunk must be a multiple of {frame} steps (the model reads frames)"
         x = _described("x", "float32", ("batch", "chunk", input_size),
-                       "raw features of the next chunk, every step valid (normalized in-graph)")
+                       f"raw features of the next chunk, every step valid (normalized in-graph){whole}")
         states = [_state(i, shape) for i, shape in enumerate(state_shapes)]
         y = TensorSpec("y", "float32", ("batch", "chunk", None) if per_step else ("batch", None),
                        _output_text(task, per_step, "chunk"))
         outs = [_described(f"{s.name}_out", s.dtype, s.shape, f"{s.name} after this chunk; feed it back as {s.name}")
                 for s in states]
-        return cls((x, *states), (y, *outs), input_size, per_step)
+        return cls((x, *states), (y, *outs), input_size, per_step, frame)
 
     @classmethod
     def from_meta(cls, meta: ModelMeta) -> IoSpec:
@@ -173,7 +176,7 @@ def _trace(io: IoSpec, data: SequenceDataset | None) -> list[Sample]:
     if not io.state_names:
         return [Sample("trace", {"x": _normal(rng, (3, 7, io.input_size)), "lengths": np.array([7, 2, 5])})]
     states = {s: np.zeros(_concrete(io.tensor(s).shape, batch=2), np.float32) for s in io.state_names}
-    return [Sample("trace", {"x": _normal(rng, (2, 5, io.input_size)), **states})]
+    return [Sample("trace", {"x": _normal(rng, (2, 5 * io.frame, io.input_size)), **states})]
 
 
 def _concrete(shape: tuple[Dim, ...], batch: int) -> tuple[int, ...]:
@@ -222,10 +225,10 @@ def _variants(io: IoSpec, data: SequenceDataset | None) -> list[Sample]:
 
 
 def _streaming(io: IoSpec, data: SequenceDataset | None) -> list[Sample]:
-    """60 steps for 3 samples and the zero start state; the check feeds ``x`` chunk by chunk."""
+    """60 steps (frames) for 3 samples and the zero start state; the check feeds ``x`` chunk by chunk."""
     rng = np.random.default_rng(0)
     states = {s: np.zeros(_concrete(io.tensor(s).shape, batch=3), np.float32) for s in io.state_names}
-    return [Sample("stream", {"x": _normal(rng, (3, 60, io.input_size)), **states})]
+    return [Sample("stream", {"x": _normal(rng, (3, 60 * io.frame, io.input_size)), **states})]
 
 
 def _bench(io: IoSpec, data: SequenceDataset | None, batch: int = 1, length: int = 50) -> list[Sample]:

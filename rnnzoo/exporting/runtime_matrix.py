@@ -191,7 +191,7 @@ def _streaming_rows(
     """Each runtime runs ``model.streaming.onnx`` chunk by chunk, as an app feeding a stream would."""
     from rnnzoo.core.registry import get_runtime, list_runtimes
 
-    io = IoSpec.for_streaming(meta.input_size, meta.per_step, section.state_shapes, meta.task)
+    io = IoSpec.for_streaming(meta.input_size, meta.per_step, section.state_shapes, meta.task, section.frame)
     rows = []
     for name in runtimes if runtimes is not None else list_runtimes():
         spec = get_runtime(name)
@@ -223,7 +223,7 @@ def _streaming_row(spec: Any, path: Path, version: str | None, net: Any, io: IoS
     latency = base["latency_ms"]
     if timed:
         feeds = io.sample_inputs("streaming")[0].feeds  # states carry the batch on axis 1
-        step = {"x": feeds["x"][:1, :1], **{s: feeds[s][:, :1] for s in io.state_names}}
+        step = {"x": feeds["x"][:1, : io.frame], **{s: feeds[s][:, :1] for s in io.state_names}}  # one frame
         latency = {STREAM_LATENCY: _latency(lambda: run(step), repeats)}
     return _judged(spec, base, latency, [], cases)
 

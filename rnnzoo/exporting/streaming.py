@@ -25,6 +25,7 @@ from rnnzoo.deploy.compare import Case, compare
 from rnnzoo.errors import ExportError
 from rnnzoo.exporting.iospec import IoSpec
 from rnnzoo.exporting.trace import onnx_metadata, trace
+from rnnzoo.training.config import time_stride
 from rnnzoo.training.normalize import NormalizedModel
 
 
@@ -47,23 +48,24 @@ def export_streaming(net: NormalizedModel, meta: ModelMeta, folder: Path, opset:
     exporter errors become ``ExportError``, ``onnx.checker`` runs, and the
     file carries rnnzoo's ``metadata_props`` (with the state inputs described).
     """
-    state = _probe_state(net, meta.model, meta.input_size)
-    io = IoSpec.for_streaming(meta.input_size, meta.per_step, [s.shape for s in state], meta.task)
+    frame = time_stride(net.model)
+    state = _probe_state(net, meta.model, meta.input_size, frame)
+    io = IoSpec.for_streaming(meta.input_size, meta.per_step, [s.shape for s in state], meta.task, frame)
     proto = trace(_Streaming(net), io.sample_inputs("trace")[0], io, opset, model=meta.model,
                   metadata=onnx_metadata(meta, opset, io))
     atomic_write(folder / STREAM_FILE, lambda p: p.write_bytes(proto.SerializeToString()))
     return StreamingSection(STREAM_FILE, io.state_names, [list(s.shape) for s in state],
-                            check_streaming(net, io, folder / STREAM_FILE, meta.model))
+                            check_streaming(net, io, folder / STREAM_FILE, meta.model), frame)
 
 
-def _probe_state(net: NormalizedModel, model: str, input_size: int) -> list[torch.Tensor]:
-    """The model's start state at batch 2, after checking it can stream one step at all."""
+def _probe_state(net: NormalizedModel, model: str, input_size: int, frame: int) -> list[torch.Tensor]:
+    """The model's start state at batch 2, after checking it can stream one step (one frame) at all."""
     inner: Any = net.model
     if not get_spec(model).supports_streaming or not hasattr(inner, "stream"):
         raise ExportError(f"{model} does not support streaming (ModelSpec.supports_streaming)")
     try:
         state: list[torch.Tensor] = inner.initial_state(2)
-        inner.stream(torch.zeros(2, 1, input_size), state)
+        inner.stream(torch.zeros(2, frame, input_size), state)
     except Exception as exc:  # e.g. a bidirectional model refuses
         raise ExportError(f"{model} cannot stream: {exc}") from exc
     return state
@@ -78,14 +80,17 @@ def check_streaming(net: NormalizedModel, io: IoSpec, path: Path, model: str) ->
 
 def chunked_cases(net: NormalizedModel, io: IoSpec, run: Callable[[dict[str, np.ndarray]], list[np.ndarray]],
                   runtime: str, model: str) -> list[Case]:
-    """One case per chunk size: ``run`` (any runtime's ``load_graph``) fed chunk by chunk vs torch on it all."""
+    """One case per chunk size: ``run`` (any runtime's ``load_graph``) fed chunk by chunk vs torch on it all.
+
+    Chunks of 1, 7 and 25 steps, or frames for a model that reads frames.
+    """
     feeds = io.sample_inputs("streaming")[0].feeds
     x, steps = feeds["x"], feeds["x"].shape[1]
     with torch.no_grad():
         want = net(torch.from_numpy(x)).numpy()
     tol = get_spec(model).tolerance
     cases = []
-    for chunk in (1, 7, 25):
+    for chunk in (io.frame, 7 * io.frame, 25 * io.frame):
         state = [feeds[name] for name in io.state_names]
         outs = []
         for start in range(0, steps, chunk):

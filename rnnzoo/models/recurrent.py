@@ -218,6 +218,15 @@ class RecurrentNet(nn.Module):
         return self.fc(self.rnn.last_state(out, lengths))
 
     # -- streaming (optional capability, see ModelSpec.supports_streaming) --
+    def _frames_of_chunk(self, x: torch.Tensor) -> torch.Tensor:
+        """A chunk of whole frames (every step valid) as frames; a chunk that splits a frame is refused."""
+        assert self.frames is not None
+        k = self.frames.patch
+        if not _exporting() and x.shape[1] % k:
+            raise DataError(f"this model reads frames of {k} steps (patch={k}): feed chunks of a multiple of "
+                            f"{k} steps, got {x.shape[1]}")
+        return self.frames(x, full_lengths(x))[0]
+
     def initial_state(self, batch: int) -> list[torch.Tensor]:
         """Zero state for :meth:`stream`: one tensor [1, batch, hidden] per layer (h, c for LSTM)."""
         per_layer = 2 if self.rnn.is_lstm else 1
@@ -234,9 +243,7 @@ class RecurrentNet(nn.Module):
         if len(self.rnn.bwd):
             raise InvalidHyperparameterError("a bidirectional model cannot stream: it needs the future")
         if self.frames is not None:
-            raise InvalidHyperparameterError(
-                f"a model with patch={self.frames.patch} reads frames of {self.frames.patch} steps and cannot "
-                "stream one step at a time; train it with patch=1 to stream")
+            x = self._frames_of_chunk(x)
         out, new_state = self.rnn.stream(x, state)
         return (self.fc(out) if self.per_step else self.fc(out[:, -1])), new_state
 

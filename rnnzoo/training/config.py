@@ -137,6 +137,12 @@ def class_weights(cfg: TrainConfig, train: SequenceDataset) -> torch.Tensor | No
     return torch.tensor(w, dtype=torch.float32, device=cfg.device)
 
 
+def time_stride(model: object) -> int:
+    """Input steps per recurrent step (the built-ins' ``patch``): a model's optional ``time_stride``, else 1."""
+    stride = getattr(model, "time_stride", 1)
+    return stride if isinstance(stride, int) and not isinstance(stride, bool) and stride >= 1 else 1
+
+
 def resolve_epochs(cfg: TrainConfig, train: SequenceDataset, time_stride: int = 1) -> int:
     """The epochs a run trains: ``cfg.epochs``, or the data-sized budget when it is None (see TrainConfig).
 

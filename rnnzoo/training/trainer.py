@@ -44,6 +44,7 @@ from rnnzoo.training.config import (
     make_config,
     make_scheduler,
     resolve_epochs,
+    time_stride,
 )
 from rnnzoo.training.distributed import Strategy, from_env
 from rnnzoo.training.early_stopping import EarlyStopping
@@ -215,12 +216,6 @@ def _prepare_model(
         if train.task == "regression":
             net.set_target_scale(*fit_target_scaler(train.y, train.lengths))
     return net.to(cfg.device), build
-
-
-def time_stride(inner: nn.Module) -> int:
-    """Input steps per recurrent step (the built-ins' ``patch``); optional ``time_stride`` attribute, else 1."""
-    stride = getattr(inner, "time_stride", 1)
-    return stride if isinstance(stride, int) and not isinstance(stride, bool) and stride >= 1 else 1
 
 
 def summarize(train: SequenceDataset) -> DataSummary:
