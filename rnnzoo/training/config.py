@@ -143,17 +143,17 @@ def time_stride(model: object) -> int:
     return stride if isinstance(stride, int) and not isinstance(stride, bool) and stride >= 1 else 1
 
 
-def resolve_epochs(cfg: TrainConfig, train: SequenceDataset, time_stride: int = 1) -> int:
+def resolve_epochs(cfg: TrainConfig, train: SequenceDataset, stride: int = 1) -> int:
     """The epochs a run trains: ``cfg.epochs``, or the data-sized budget when it is None (see TrainConfig).
 
     The budget counts the steps the recurrent layers run: a model that reads
-    frames of ``time_stride`` input steps runs ``ceil(length / time_stride)``.
+    frames of ``stride`` input steps (:func:`time_stride`) runs ``ceil(length / stride)``.
     """
     if cfg.epochs is not None:
         return cfg.epochs
     n = len(train)
     wanted = math.ceil(cfg.steps / math.ceil(n / cfg.batch_size))
-    affordable = cfg.budget // max(1, int((-(-train.lengths // time_stride)).sum()))
+    affordable = cfg.budget // max(1, int((-(-train.lengths // stride)).sum()))
     return max(1, min(wanted, affordable))
 
 
