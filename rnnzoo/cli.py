@@ -316,6 +316,8 @@ def _conflict(a: str, b: str) -> Any:
 @click.option("--epochs", type=int, help="Epoch budget of every trial [the model's own].")
 @click.option("--metric", help="Validation metric to optimize [val_loss; val_rmse for regression].")
 @click.option("--pruner", type=click.Choice(["median", "hyperband", "none"]), default="median", show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs per trial, each on another validation split of the training part, averaged.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-export", is_flag=True, help="Keep the best checkpoint without exporting it.")
 @click.option("--quiet", is_flag=True, help="No per-trial lines.")

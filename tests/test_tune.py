@@ -102,6 +102,30 @@ def test_pruning_stops_a_trial_after_the_epoch_it_falls_behind() -> None:
     assert max(trial.intermediate_values) == 2  # stopped at the first epoch past the warm-up, not after 20
 
 
+def test_repeated_hold_out_averages_runs_on_other_validation_splits() -> None:
+    study = optuna.create_study(direction="minimize", pruner=optuna.pruners.NopPruner())
+    space = {"lr": SearchParam.float_range(1e-3, 1e-2)}
+    fixed = {**TINY, "hparams": {"hidden_size": 4}}
+    one = Objective("gru_classifier", _noise_data(), space, "val_loss", fixed)
+    three = Objective("gru_classifier", _noise_data(), space, "val_loss", fixed, repeats=3)
+    study.enqueue_trial({"lr": 3e-3})
+    assert drain(lambda: study, one) == 1
+    study.enqueue_trial({"lr": 3e-3})
+    assert drain(lambda: study, three) == 1
+    single, repeated = study.trials
+    values = repeated.user_attrs["repeat_values"]
+    assert len(values) == 3 and len(set(values)) == 3  # seeds 0, 1, 2: three different validation splits
+    assert values[0] == pytest.approx(single.value)  # the first run is the single-split trial
+    assert repeated.value == pytest.approx(sum(values) / 3) and repeated.user_attrs["val_loss"] == repeated.value
+    assert repeated.user_attrs["epochs_run"] == 3 * single.user_attrs["epochs_run"]
+
+
+def test_repeats_must_be_a_positive_int() -> None:
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(rnnzoo.InvalidHyperparameterError, match="repeats"):
+            rnnzoo.tune("gru_classifier", _noise_data(), repeats=bad, **TINY)
+
+
 # ---------------------------------------------------------------- shared studies
 
 

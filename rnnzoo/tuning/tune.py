@@ -72,7 +72,7 @@ def tune(model: str, data: str | Path | SequenceDataset, *, test_data: str | Pat
          trials: int = 20, jobs: int = 1, storage: str | None = None, study: str | None = None,
          out: str | Path | None = None, seed: int = 0, space: Mapping[str, SearchParam] | None = None,
          metric: str | None = None, pruner: str = "median", export: bool = True, keep_best: bool = True,
-         quiet: bool = False, **config: Any) -> TuneResult:
+         quiet: bool = False, repeats: int = 1, **config: Any) -> TuneResult:
     """Search ``model``'s search space on ``data`` with ``trials`` trials in total, ``jobs`` processes here.
 
     ``storage``: a journal file path (default ``OUT/study.journal``) or an RDB
@@ -81,7 +81,8 @@ def tune(model: str, data: str | Path | SequenceDataset, *, test_data: str | Pat
     kept, the budget is topped up to ``trials``). ``config``: fixed trainer
     settings (e.g. ``epochs``) under the searched ones. ``keep_best=False``
     only searches (no retraining, no export: for callers with their own
-    pipeline, such as ``rnnzoo zoo --tune``).
+    pipeline, such as ``rnnzoo zoo --tune``). ``repeats``: runs per trial on
+    other validation splits, averaged (repeated hold-out, see :class:`Objective`).
     """
     _require_optuna()
     import optuna
@@ -105,9 +106,11 @@ def tune(model: str, data: str | Path | SequenceDataset, *, test_data: str | Pat
     name = study or f"{spec.name}-{_slug(ds.name)}"
     fixed = {**config, "seed": seed}
     train = train_part(ds)
-    plan = _Plan(storage, name, Objective(spec.name, train, space, metric, fixed), seed, pruner,
+    cfg = make_config({**spec.train_defaults, **fixed})
+    positive_int("repeats", repeats, InvalidHyperparameterError)
+    plan = _Plan(storage, name, Objective(spec.name, train, space, metric, fixed, repeats), seed, pruner,
                  max(3, min(10, trials // 3)), max(1, (os.cpu_count() or 1) // jobs), quiet,
-                 pruning_warmup(make_config({**spec.train_defaults, **fixed}), train))
+                 pruning_warmup(cfg, train))
     start = time.perf_counter()
     handle = load_or_create(storage, name, direction(metric))
     top_up(storage, handle, trials)
