@@ -99,7 +99,8 @@ def check_runtimes(
 
     A runtime that can run gets a second row for ``model.portable.onnx``
     when the card lists one (the same model: same stored outputs, same
-    tolerance); one that is not available gets only the first.
+    tolerance); one that is not available gets only the first. A ``.tflite``
+    runtime (LiteRT) gets one row for the export's ``model.tflite`` instead.
     Each row: runtime, file, version, loads, max_abs, max_rel, passed (None
     when skipped), skipped (the reason, or None), error, cases, and
     ``problems`` (strings for the report's problem list, which the caller pops).
@@ -145,13 +146,12 @@ def _tflite_row(
 
     steps = fixed_shape(folder / LITERT_FILE)[1]
     fits = [case for case in data if case[1].shape[1] <= steps]
-    row = _runtime_row(spec, explicit, folder / LITERT_FILE, fits, atol, rtol)
     left_out = [case[0] for case in data if case[1].shape[1] > steps]
-    if left_out:
-        row["left_out"] = f"{', '.join(left_out)}: more than the file's fixed {steps} steps"
-    if not fits:
-        row.update(skipped=row.pop("left_out"), problems=[], passed=None)
-    return row
+    why = f"{', '.join(left_out)}: more than the file's fixed {steps} steps"
+    if not fits:  # nothing it can run: skipped, without loading the file
+        return {**_empty_row(spec, LITERT_FILE), "skipped": why}
+    row = _runtime_row(spec, explicit, folder / LITERT_FILE, fits, atol, rtol)
+    return {**row, "left_out": why} if left_out else row
 
 
 def _runtime_row(spec: Any, explicit: bool, model: Path, data: StoredCases, atol: float, rtol: float) -> dict[str, Any]:

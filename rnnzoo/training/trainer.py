@@ -210,11 +210,11 @@ def _prepare_model(
         )
     _check_fits(spec.name, build, train)
     _check_output(spec.name, inner, train)
-    net = NormalizedModel.identity(inner, train.num_features)
-    if cfg.normalize:
-        net = NormalizedModel(inner, *fit_scaler(train.x, train.lengths))
-        if train.task == "regression":
-            net.set_target_scale(*fit_target_scaler(train.y, train.lengths))
+    if not cfg.normalize:
+        return NormalizedModel.identity(inner, train.num_features).to(cfg.device), build
+    net = NormalizedModel(inner, *fit_scaler(train.x, train.lengths))
+    if train.task == "regression":
+        net.set_target_scale(*fit_target_scaler(train.y, train.lengths))
     return net.to(cfg.device), build
 
 

@@ -79,14 +79,14 @@ class Objective:
             runs.append(train(self.model, self.data, on_epoch=self._pruning(trial) if r == 0 else None, quiet=True,
                               **seeded))
         trial.set_user_attr("epochs_run", sum(len(run.history) for run in runs))
-        values = [run.metrics.get(self.metric) for run in runs]
-        if any(v is None for v in values):
+        if any(self.metric not in run.metrics for run in runs):
             raise ValueError(f"the run reported no {self.metric}; it needs a validation split (val_fraction > 0)")
         for key in (k for k in runs[0].metrics if k.startswith("val_")):
             trial.set_user_attr(key, sum(float(run.metrics[key]) for run in runs) / len(runs))
+        values = [float(run.metrics[self.metric]) for run in runs]
         if self.repeats > 1:
-            trial.set_user_attr("repeat_values", [float(v) for v in values if v is not None])
-        return sum(float(v) for v in values if v is not None) / len(values)
+            trial.set_user_attr("repeat_values", values)
+        return sum(values) / len(values)
 
     def _pruning(self, trial: Any) -> Callable[[dict[str, Any]], None]:
         import optuna
